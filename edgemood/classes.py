@@ -1,0 +1,21 @@
+"""The mood vocabulary shared by the model, the debouncer and every sink."""
+
+from typing import Final
+
+#: Model output order; the sidecar JSON of every shipped model repeats it.
+CLASSES: Final[tuple[str, ...]] = (
+    "anger",
+    "contempt",
+    "disgust",
+    "fear",
+    "happy",
+    "neutral",
+    "sad",
+    "surprise",
+)
+#: No face for a while.
+ABSENT: Final = "absent"
+#: A face is seen but no class is confident enough yet.
+UNKNOWN: Final = "unknown"
+#: Every value the published mood can take.
+MOODS: Final[tuple[str, ...]] = CLASSES + (ABSENT, UNKNOWN)

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``edgemood`` command line, one module each."""

@@ -1,0 +1,39 @@
+"""``edgemood eval``: per-class accuracy and a confusion-matrix PNG."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from edgemood.commands.train import DEFAULT_DATA
+from edgemood.errors import UsageError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``edgemood eval``."""
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="dataset root (default %(default)s)")
+    parser.add_argument("--split", default="publictest")
+    parser.add_argument("--model", type=Path, default=None, help="a .tflite with its sidecar (default: the shipped model)")
+    parser.add_argument("--png", type=Path, default=None, help="write the confusion matrix here")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--via-detector", action="store_true", help="crop each image with the daemon's detector first")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate and report."""
+    from edgemood.evaluation import confusion_png, evaluate
+    from edgemood.inference.model import DEFAULT_MODEL, MoodModel
+    from edgemood.progress import progress_bar
+    from edgemood.training.data import load_split
+
+    model = MoodModel(args.model or DEFAULT_MODEL)
+    try:
+        split = load_split(args.data, args.split, model.input_size)
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from None
+    report = evaluate(model, split.images, split.labels, args.via_detector, progress_bar("eval"))
+    if args.png:
+        confusion_png(report, str(args.png))
+    print(json.dumps(report.as_dict(), indent=2) if args.json else report.table())
+    return 0

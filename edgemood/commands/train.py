@@ -1,0 +1,43 @@
+"""``edgemood train``: reproduce the shipped model's training run."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from edgemood.errors import EdgemoodError, UsageError
+
+DEFAULT_DATA = Path("../shared/datasets/ferplus")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``edgemood train`` (defaults are the shipped model's recipe)."""
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="dataset root with <split>/<class>/*.png (default %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path("runs/fer8"), help="run folder: checkpoints, log.jsonl, recipe.json")
+    parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=2e-3, help="peak AdamW learning rate (cosine schedule)")
+    parser.add_argument("--width", type=int, default=32, help="channels of the first layer; the net doubles them per stage")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--limit-per-class", type=int, default=None, help="use at most N images per class (smoke tests)")
+    parser.add_argument("--resume", action="store_true", help="continue from <out>/last.keras")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train and print the best validation accuracy."""
+    if args.epochs < 1 or args.batch < 1:
+        raise UsageError("--epochs and --batch must be at least 1")
+    try:
+        from edgemood.training.train import Recipe, train
+    except ImportError as exc:
+        raise EdgemoodError(f"training needs the [train] extra: pip install 'edgemood[train]' ({exc})") from None
+    recipe = Recipe(
+        data=str(args.data), epochs=args.epochs, batch=args.batch, lr=args.lr, width=args.width,
+        seed=args.seed, limit_per_class=args.limit_per_class,
+    )
+    try:
+        result = train(recipe, args.out, resume=args.resume)
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"best validation accuracy {result['best_val_acc']:.4f}; checkpoints in {result['out']}")
+    return 0

@@ -1,0 +1,1 @@
+"""Running the int8 TFLite mood model."""

@@ -1,0 +1,123 @@
+"""``edgemood export``: a trained checkpoint -> full-integer int8 ``.tflite`` + sidecar.
+
+Everything is int8 (weights, activations, input and output) so the Pi runs
+integer kernels only; a representative set of training crops calibrates the
+activation ranges. The input quantisation is pinned to scale 1, zero point
+-128 by the 0..255 representative range, so a consumer only shifts pixels.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgemood.classes import CLASSES
+from edgemood.inference.sidecar import Sidecar, sidecar_path
+from edgemood.training.net import EMBEDDING_LAYER
+
+
+def inference_model(checkpoint: Path, flip_tta: bool) -> Any:
+    """Rebuild the two-output (probabilities, embedding) model from a training checkpoint.
+
+    With ``flip_tta`` the model also sees the mirrored face and averages both
+    passes: faces are near-symmetric, and averaging halves the variance for
+    twice the (small) compute.
+    """
+    import keras
+
+    trained = keras.models.load_model(checkpoint, compile=False)
+    base = keras.Model(trained.input, [trained.output, trained.get_layer(EMBEDDING_LAYER).output])
+    if not flip_tta:
+        return base
+    inputs = keras.Input(trained.input.shape[1:], name="pixels")
+    probs, emb = base(inputs)
+    probs_f, emb_f = base(keras.layers.Lambda(lambda t: keras.ops.flip(t, axis=2))(inputs))
+    return keras.Model(
+        inputs,
+        [keras.layers.Average(name="probabilities")([probs, probs_f]), keras.layers.Average(name="embedding")([emb, emb_f])],
+    )
+
+
+def convert_int8(model: Any, representative: np.ndarray) -> bytes:
+    """Full-integer quantisation with ``representative`` (N, S, S) uint8 crops."""
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as saved:
+        # A SavedModel freezes the variables; converting a live tf.function
+        # leaves READ_VARIABLE ops that int8 calibration cannot run.
+        model.export(saved, format="tf_saved_model", verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved)
+        return _quantize(converter, representative)
+
+
+def _quantize(converter: Any, representative: np.ndarray) -> bytes:
+    import tensorflow as tf
+
+    size = representative.shape[1]
+
+    def samples():
+        for image in representative:
+            yield [image[None, :, :, None].astype(np.float32)]
+        # pin the input range to the full 0..255 so input scale is exactly 1
+        yield [np.zeros((1, size, size, 1), np.float32)]
+        yield [np.full((1, size, size, 1), 255.0, np.float32)]
+
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = samples
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    return converter.convert()
+
+
+def output_indices(tflite: bytes, embedding_size: int) -> dict[str, int]:
+    """Which output tensor is which, told apart by their widths."""
+    from edgemood.inference.interpreter import find_runtime
+
+    interpreter = find_runtime().interpreter_class(model_content=tflite)
+    found = {}
+    for i, detail in enumerate(interpreter.get_output_details()):
+        width = int(detail["shape"][-1])
+        found["probabilities" if width == len(CLASSES) else "embedding"] = i
+    if set(found) != {"probabilities", "embedding"} or embedding_size == len(CLASSES):
+        raise RuntimeError(f"cannot tell the outputs apart: {found}")
+    return found
+
+
+def export(
+    checkpoint: Path,
+    out: Path,
+    representative: np.ndarray,
+    sidecar: Sidecar,
+    flip_tta: bool = True,
+) -> Sidecar:
+    """Write ``out`` (.tflite) and its sidecar; return the sidecar written."""
+    model = inference_model(checkpoint, flip_tta)
+    embedding_size = int(model.outputs[1].shape[-1])
+    tflite = convert_int8(model, representative)
+    sidecar = Sidecar(
+        **{
+            **asdict(sidecar),
+            "crop": sidecar.crop,
+            "classes": CLASSES,
+            "input_size": representative.shape[1],
+            "embedding_size": embedding_size,
+            "outputs": output_indices(tflite, embedding_size),
+            "training": {**sidecar.training, "flip_tta": flip_tta},
+        }
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(tflite)
+    sidecar_path(out).write_text(sidecar.to_json())
+    return sidecar
+
+
+def float_accuracy(checkpoint: Path, images: np.ndarray, labels: np.ndarray, flip_tta: bool) -> float:
+    """Accuracy of the float model, to show what int8 quantisation costs."""
+    model = inference_model(checkpoint, flip_tta)
+    probabilities = model.predict(images[..., None].astype(np.float32), batch_size=256, verbose=0)[0]
+    return float((probabilities.argmax(1) == labels).mean())

@@ -1,0 +1,1 @@
+"""From a camera frame to aligned face crops: Haar detection, CLAHE, eye alignment."""

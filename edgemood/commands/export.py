@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     train_set = load_split(args.data, "train")
     val_set = load_split(args.data, "publictest")
     rng = np.random.default_rng(args.seed)
-    representative = train_set.images[rng.choice(len(train_set.images), REPRESENTATIVE, replace=False)]
+    count = min(REPRESENTATIVE, len(train_set.images))
+    representative = train_set.images[rng.choice(len(train_set.images), count, replace=False)]
     draft = Sidecar((), train_set.images.shape[1], MEASURED_GEOMETRY, {}, 0, training={"recipe": recipe, "checkpoint": args.checkpoint.name})
     export(args.checkpoint, args.out, representative, draft, flip_tta=not args.no_flip_tta)
     model = MoodModel(args.out)

@@ -17,6 +17,8 @@ from edgemood.errors import EdgemoodError
 
 #: name -> one-line help; the module is edgemood.commands.<name>.
 COMMANDS: dict[str, str] = {
+    "run": "the daemon: camera -> mood -> MPD and MQTT (what the systemd unit starts)",
+    "demo": "the whole pipeline on replayed photos with a throw-away MPD and MQTT broker",
     "classify": "face boxes, class probabilities and the mood of image files",
     "train": "train the mood CNN on an image-folder dataset (extra [train])",
     "eval": "per-class accuracy and confusion matrix of a .tflite model",

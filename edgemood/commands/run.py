@@ -14,10 +14,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Load the config (exit 2 on a bad one), then run until SIGTERM (exit 0)."""
     from edgemood.config import load_config
+
+    config = load_config(args.config)  # before the heavy imports: a bad config is exit 2, whatever else fails
     from edgemood.daemon import Daemon
     from edgemood.logsetup import setup_logging
 
-    config = load_config(args.config)
     setup_logging(args.log_level or config.log.level)
     daemon = Daemon(config)
     daemon.install_signal_handlers()

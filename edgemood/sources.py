@@ -1,0 +1,432 @@
+"""Frame sources: the camera (or a stand-in for it) behind one small interface.
+
+The daemon samples one frame per interval. Every source keeps its device open
+between samples, live sources hand over a fresh frame rather than one that
+waited in a buffer, and frames stay in memory. ``RetryingSource`` lets the
+loop keep ticking (and feeding the watchdog) while the camera is away.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import random
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from contextlib import suppress
+from typing import Any, Callable, Protocol
+from urllib.parse import urlsplit
+
+import cv2
+import numpy as np
+
+from edgemood.errors import EdgemoodError
+from edgemood.vision.frame import FrameError, read_image
+
+log = logging.getLogger(__name__)
+
+PICAMERA2, V4L2, FILE, STREAM, DIR, GLOB = "picamera2", "v4l2", "file", "stream", "dir", "glob"
+ALLOWED_FORMS = (
+    "picamera2, v4l2:/dev/videoN or v4l2:N, file:VIDEO, dir:FOLDER, "
+    "a glob pattern such as frames/*.png, rtsp://... or http(s)://..."
+)
+_STREAM_SCHEMES = ("rtsp://", "http://", "https://")
+_GLOB_CHARS = frozenset("*?[")
+#: What ``dir:`` picks up; other files in the folder are not frames.
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm", ".pnm", ".tif", ".tiff", ".webp"})
+#: The ISP needs a main stream; the lores stream we sample may not exceed it.
+_PICAMERA2_MAIN = (640, 480)
+_PICAMERA2_FIX = "sudo apt install python3-picamera2 and create the venv with --system-site-packages"
+#: A grab that returns sooner than this came out of a buffer, i.e. is stale.
+_FRESH_GRAB_S = 0.01
+#: At most this many stale frames are dropped per sample (2 s of 30 fps).
+_MAX_DRAIN = 64
+_OPEN_TIMEOUT_MS = 10_000
+_READ_TIMEOUT_MS = 5_000
+
+
+class SourceError(EdgemoodError):
+    """The frame source cannot be opened, failed, or has no frames left."""
+
+
+class FrameSource(Protocol):
+    """Where frames come from; ``read`` raises ``SourceError`` on failure or exhaustion."""
+
+    name: str
+
+    def open(self) -> None:
+        """Acquire the device or file; idempotent."""
+
+    def read(self) -> np.ndarray:
+        """The next (for live sources: the newest) grayscale or BGR uint8 frame."""
+
+    def close(self) -> None:
+        """Release the device or file; safe to call twice."""
+
+
+def parse_source(spec: str) -> tuple[str, str]:
+    """Split a ``[camera] source`` value into (kind, target), or say what is allowed.
+
+    Kept free of I/O so the config loader can validate the value up front.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"camera source {spec!r} is empty; use {ALLOWED_FORMS}")
+    spec = spec.strip()
+    if spec == PICAMERA2:
+        return PICAMERA2, ""
+    if spec.lower().startswith(_STREAM_SCHEMES):
+        return STREAM, spec
+    scheme, colon, target = spec.partition(":")
+    if colon and scheme in (V4L2, FILE, DIR):
+        if not target:
+            raise ValueError(f"camera source {spec!r} names no {'device' if scheme == V4L2 else 'path'}")
+        if scheme == V4L2 and not (target.isdigit() or target.startswith("/dev/")):
+            raise ValueError(f"camera source {spec!r}: use v4l2:/dev/videoN or v4l2:N")
+        if scheme == DIR and _GLOB_CHARS & set(target):
+            return GLOB, target
+        return scheme, target
+    if _GLOB_CHARS & set(spec):
+        return GLOB, spec
+    raise ValueError(f"camera source {spec!r} is not supported; use {ALLOWED_FORMS}")
+
+
+def open_source(spec: str, width: int, height: int, loop: bool = True) -> FrameSource:
+    """The source a ``[camera] source`` value names, not yet opened.
+
+    ``read`` opens it on first use, so ``with open_source(...) as source`` and a
+    bare ``read`` both work. ``width``/``height`` are what cameras are asked
+    for; files, folders and streams deliver their own size. ``loop`` replays
+    files and folders from the start instead of ending.
+    """
+    kind, target = parse_source(spec)
+    if width <= 0 or height <= 0:
+        raise ValueError(f"camera size {width}x{height} must be positive")
+    name = _display_name(spec.strip())
+    if kind == PICAMERA2:
+        return PiCamera2Source(width, height)
+    if kind == DIR:
+        return ImageFilesSource(name, lambda: _list_folder(Path(target)), loop)
+    if kind == GLOB:
+        return ImageFilesSource(name, lambda: _list_glob(target), loop)
+    if kind == V4L2:
+        device: int | str = int(target) if target.isdigit() else target
+
+        def open_v4l2() -> Any:
+            capture = cv2.VideoCapture(device, cv2.CAP_V4L2)
+            capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+            capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+            capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+            return capture
+
+        return CaptureSource(name, open_v4l2, live=True, loop=False)
+
+    timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, _OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, _READ_TIMEOUT_MS]
+    if kind == FILE:
+
+        def open_file() -> Any:
+            if not Path(target).is_file():
+                raise SourceError(f"{name}: no such video file")
+            return cv2.VideoCapture(target, cv2.CAP_FFMPEG, timeouts)
+
+        return CaptureSource(name, open_file, live=False, loop=loop)
+    return CaptureSource(name, lambda: cv2.VideoCapture(target, cv2.CAP_FFMPEG, timeouts), live=True, loop=False)
+
+
+def _display_name(spec: str) -> str:
+    """The spec as logs may show it: a stream URL's password is masked."""
+    if not spec.lower().startswith(_STREAM_SCHEMES):
+        return spec
+    parts = urlsplit(spec)
+    if parts.password is None:
+        return spec
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
+
+
+def _list_folder(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise SourceError(f"dir:{folder}: no such folder")
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _list_glob(pattern: str) -> list[Path]:
+    return sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+
+
+class _Source(ABC):
+    """Idempotent open/close and ``with`` support for the concrete sources."""
+
+    name: str
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._is_open = False
+
+    def open(self) -> None:
+        if not self._is_open:
+            self._open()
+            self._is_open = True
+
+    def read(self) -> np.ndarray:
+        self.open()
+        return self._read()
+
+    def close(self) -> None:
+        if self._is_open:
+            self._is_open = False
+            self._close()
+
+    def __enter__(self) -> "_Source":
+        self.open()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @abstractmethod
+    def _open(self) -> None: ...
+
+    @abstractmethod
+    def _read(self) -> np.ndarray: ...
+
+    @abstractmethod
+    def _close(self) -> None: ...
+
+
+class PiCamera2Source(_Source):
+    """The Raspberry Pi camera through apt's picamera2 (libcamera).
+
+    Samples the YUV420 ``lores`` stream and keeps only its Y plane: that *is*
+    the grayscale image, so no colour conversion is spent on it.
+    """
+
+    def __init__(self, width: int, height: int) -> None:
+        super().__init__(PICAMERA2)
+        self.width, self.height = width, height
+        self._camera: Any = None
+
+    def _open(self) -> None:
+        try:
+            from picamera2 import Picamera2
+        except ImportError:
+            raise SourceError(f"picamera2 is not installed: {_PICAMERA2_FIX}") from None
+        size = (self.width, self.height)
+        main = (max(self.width, _PICAMERA2_MAIN[0]), max(self.height, _PICAMERA2_MAIN[1]))
+        try:
+            self._camera = Picamera2()
+            config = self._camera.create_video_configuration(
+                main={"size": main}, lores={"size": size, "format": "YUV420"}
+            )
+            self._camera.configure(config)
+            self._camera.start()
+        except Exception as exc:  # picamera2 raises RuntimeError, IndexError (no camera), ...
+            with suppress(Exception):
+                self._close()
+            raise SourceError(f"picamera2: cannot start the camera: {exc}") from None
+
+    def _read(self) -> np.ndarray:
+        try:
+            yuv = self._camera.capture_array("lores")
+        except Exception as exc:  # a camera unplugged mid-run surfaces as anything
+            raise SourceError(f"picamera2: capture failed: {exc}") from None
+        # Rows 0..h-1 are Y; columns past w are stride padding.
+        if yuv.ndim != 2 or yuv.shape[0] < self.height or yuv.shape[1] < self.width:
+            raise SourceError(f"picamera2: lores frame is {yuv.shape}, expected YUV420 of {self.width}x{self.height}")
+        return yuv[: self.height, : self.width]
+
+    def _close(self) -> None:
+        camera, self._camera = self._camera, None
+        if camera is not None:
+            try:
+                camera.stop()
+            finally:
+                camera.close()
+
+
+class CaptureSource(_Source):
+    """An OpenCV ``VideoCapture``: a V4L2 device, a video file or a network stream.
+
+    ``open_capture`` builds the capture (kept open between reads). A live
+    source drops the frames that queued up since the last sample, so a 1 Hz
+    sampler sees what is in front of the camera now; a file is read in order
+    and, with ``loop``, reopened at its end (cheaper to get right than seeking
+    in every container format).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        open_capture: Callable[[], Any],
+        *,
+        live: bool,
+        loop: bool,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(name)
+        self._open_capture = open_capture
+        self._live = live
+        self._loop = loop
+        self._clock = clock
+        self._capture: Any = None
+
+    def _open(self) -> None:
+        capture = self._open_capture()
+        if not capture.isOpened():
+            capture.release()
+            raise SourceError(f"{self.name}: cannot open (missing, busy, not a video, or unreachable)")
+        self._capture = capture
+
+    def _read(self) -> np.ndarray:
+        if self._live:
+            ok, frame = self._fresh_frame()
+        else:
+            ok, frame = self._capture.read()
+            if not ok and self._loop:
+                self._close()
+                self._open()
+                ok, frame = self._capture.read()
+        if not ok or frame is None or frame.size == 0:
+            what = "stream lost or no frame" if self._live else "no more frames"
+            raise SourceError(f"{self.name}: {what}")
+        return frame
+
+    def _fresh_frame(self) -> tuple[bool, np.ndarray | None]:
+        """Grab until a grab has to wait for the camera: that frame is new."""
+        for _ in range(_MAX_DRAIN):
+            started = self._clock()
+            if not self._capture.grab():
+                return False, None
+            if self._clock() - started >= _FRESH_GRAB_S:
+                break
+        return self._capture.retrieve()
+
+    def _close(self) -> None:
+        capture, self._capture = self._capture, None
+        if capture is not None:
+            capture.release()
+
+
+class ImageFilesSource(_Source):
+    """Still images in sorted order, one per read; decoded lazily, one at a time.
+
+    Unreadable files are skipped with a warning (once: they leave the list).
+    """
+
+    def __init__(self, name: str, list_files: Callable[[], list[Path]], loop: bool) -> None:
+        super().__init__(name)
+        self._list_files = list_files
+        self._loop = loop
+        self._files: list[Path] = []
+        self._index = 0
+
+    def _open(self) -> None:
+        files = self._list_files()
+        if not files:
+            raise SourceError(f"{self.name}: no image files found")
+        self._files, self._index = files, 0
+
+    def _read(self) -> np.ndarray:
+        while self._files:
+            if self._index >= len(self._files):
+                if not self._loop:
+                    raise SourceError(f"{self.name}: exhausted after the last image")
+                self._index = 0
+            path = self._files[self._index]
+            try:
+                frame = read_image(str(path))
+            except FrameError as exc:
+                log.warning("%s: skipping %s", self.name, exc)
+                del self._files[self._index]
+                continue
+            self._index += 1
+            return frame
+        raise SourceError(f"{self.name}: none of the images is readable")
+
+    def _close(self) -> None:
+        self._files = []
+
+
+class RetryingSource:
+    """A source that survives its camera going away.
+
+    ``read`` returns a frame or ``None`` and never raises: on a failure it
+    closes the source and only builds and opens a new one (``source_factory``)
+    after an exponential, jittered backoff, so the daemon loop keeps ticking,
+    publishing and feeding the watchdog meanwhile.
+    """
+
+    def __init__(
+        self,
+        source_factory: Callable[[], FrameSource],
+        clock: Callable[[], float] = time.monotonic,
+        backoff: tuple[float, float] = (1.0, 30.0),
+    ) -> None:
+        first, longest = backoff
+        if not 0 < first <= longest:
+            raise ValueError(f"backoff {backoff} must be 0 < first <= longest")
+        self._factory = source_factory
+        self._clock = clock
+        self._backoff = backoff
+        self._source: FrameSource | None = None
+        self._retry_at = float("-inf")
+        self.failures = 0
+        self.last_error: str | None = None
+
+    def read(self) -> np.ndarray | None:
+        """A frame, or ``None`` while the source is failing or waiting to reopen."""
+        if self._source is None:
+            if self._clock() < self._retry_at:
+                return None
+            try:
+                source = self._factory()
+                source.open()
+            except Exception as exc:  # whatever a camera stack raises, the loop must go on
+                self._fail(str(exc))
+                return None
+            self._source = source
+        try:
+            frame = self._source.read()
+        except Exception as exc:  # see above
+            self._fail(str(exc))
+            return None
+        if not isinstance(frame, np.ndarray) or frame.size == 0:
+            self._fail(f"{self._source.name}: empty frame")
+            return None
+        if self.failures:
+            log.info("%s: frames again after %d failure(s)", self._source.name, self.failures)
+            self.failures = 0
+        return frame
+
+    def status(self) -> dict[str, Any]:
+        """For ``doctor``, the stats message and STATUS=: is the camera delivering?"""
+        waiting = self._source is None and self.failures > 0
+        return {
+            "ok": self._source is not None and self.failures == 0,
+            "failures": self.failures,
+            "last_error": self.last_error,
+            "retry_in_s": max(0.0, self._retry_at - self._clock()) if waiting else None,
+        }
+
+    def close(self) -> None:
+        """Release the source now (it is reopened by the next ``read``)."""
+        self._release()
+        self._retry_at = float("-inf")
+
+    def _fail(self, error: str) -> None:
+        self._release()
+        self.failures += 1
+        self.last_error = error
+        first, longest = self._backoff
+        delay = min(longest, first * 2 ** (self.failures - 1))
+        delay = random.uniform(delay / 2, delay)  # jitter: cameras behind one switch do not retry in step
+        self._retry_at = self._clock() + delay
+        log.warning("camera: %s (failure %d, retrying in %.1f s)", error, self.failures, delay)
+
+    def _release(self) -> None:
+        source, self._source = self._source, None
+        if source is not None:
+            try:
+                source.close()
+            except Exception as exc:  # a dying device may fail to close; it is dropped either way
+                log.debug("closing %s failed: %s", source.name, exc)

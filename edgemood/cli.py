@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 
 from edgemood import __version__
 from edgemood.errors import EdgemoodError
+from edgemood.logsetup import setup_logging
 
 #: name -> one-line help; the module is edgemood.commands.<name>.
 COMMANDS: dict[str, str] = {
@@ -50,9 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse, dispatch, and turn known failures into one line."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=(args.log_level or "info").upper(), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    setup_logging(args.log_level or "info")  # `run` re-applies [log] level once the config is read
     try:
         return int(args._module.run(args) or 0)
     except EdgemoodError as exc:

@@ -1,0 +1,1 @@
+"""Where mood changes go: MPD and MQTT."""

@@ -1,0 +1,298 @@
+"""The MQTT contract without a broker: topics, discovery, command parsing, payloads."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from edgemood.classes import ABSENT, CLASSES, MOODS, UNKNOWN
+from edgemood.debounce import MoodChange, MoodState
+from edgemood.mqtt_topics import (
+    AUTO,
+    MAX_COMMAND_BYTES,
+    Command,
+    CommandError,
+    Topics,
+    discovery_payload,
+    discovery_topic,
+    enabled_payload,
+    error_payload,
+    event_payload,
+    ha_status_topic,
+    iso8601,
+    mood_payload,
+    parse_command,
+    stats_payload,
+)
+
+TOPICS = Topics("edgemood", "kitchen")
+# 2024-05-01T12:00:00.250Z
+T0 = 1714564800.25
+
+
+def state(mood: str = "happy", confidence: float = 0.8) -> MoodState:
+    probabilities = {name: (confidence if name == mood else (1 - confidence) / 7) for name in CLASSES}
+    return MoodState(mood=mood, confidence=confidence, probabilities=probabilities, since=T0)
+
+
+# -- topics ------------------------------------------------------------------------------
+
+
+def test_every_topic_lives_under_base_and_device() -> None:
+    topics = Topics("home/edgemood", "pi-4")
+    expected = {
+        "availability": "home/edgemood/pi-4/availability",
+        "mood": "home/edgemood/pi-4/mood",
+        "event": "home/edgemood/pi-4/event",
+        "stats": "home/edgemood/pi-4/stats",
+        "enabled": "home/edgemood/pi-4/enabled",
+        "error": "home/edgemood/pi-4/error",
+        "set_enabled": "home/edgemood/pi-4/set/enabled",
+        "set_mood": "home/edgemood/pi-4/set/mood",
+    }
+    assert {name: getattr(topics, name) for name in expected} == expected
+    assert topics.commands == (expected["set_enabled"], expected["set_mood"])
+
+
+def test_discovery_and_birth_topics_follow_the_prefix() -> None:
+    assert discovery_topic("ha", "pi-4") == "ha/device/pi-4/config"
+    assert ha_status_topic("ha") == "ha/status"
+
+
+# -- discovery ---------------------------------------------------------------------------
+
+#: Home Assistant's documented discovery abbreviations that this payload may use.
+KNOWN_COMPONENT_KEYS = {
+    "p", "name", "uniq_id", "dev_cla", "ops", "stat_t", "val_tpl", "json_attr_t", "ic", "pl_on", "pl_off",
+    "evt_typ", "cmd_t", "ent_cat", "unit_of_meas", "stat_cla", "sug_dsp_prc",
+}  # fmt: skip
+KNOWN_ROOT_KEYS = {"dev", "o", "avty_t", "qos", "cmps"}
+KNOWN_DEVICE_KEYS = {"ids", "name", "mdl", "mf", "sw"}
+KNOWN_ORIGIN_KEYS = {"name", "sw", "url"}
+#: Keys each platform cannot work without.
+REQUIRED = {
+    "sensor": {"stat_t"},
+    "binary_sensor": {"stat_t"},
+    "event": {"stat_t", "evt_typ"},
+    "switch": {"cmd_t", "stat_t"},
+    "select": {"cmd_t", "ops"},
+}
+
+
+@pytest.fixture(scope="module")
+def discovery() -> dict:
+    return discovery_payload(TOPICS, "kitchen", "1.2.3", qos=1, support_url="https://example.org/edgemood")
+
+
+def test_discovery_uses_only_known_abbreviations(discovery: dict) -> None:
+    assert set(discovery) <= KNOWN_ROOT_KEYS
+    assert set(discovery["dev"]) <= KNOWN_DEVICE_KEYS
+    assert set(discovery["o"]) <= KNOWN_ORIGIN_KEYS
+    for name, component in discovery["cmps"].items():
+        assert set(component) <= KNOWN_COMPONENT_KEYS, name
+
+
+def test_discovery_device_origin_and_availability(discovery: dict) -> None:
+    assert discovery["dev"] == {
+        "ids": ["edgemood_kitchen"],
+        "name": "edgemood kitchen",
+        "mdl": "edgemood",
+        "mf": "edgemood",
+        "sw": "1.2.3",
+    }
+    assert discovery["o"] == {"name": "edgemood", "sw": "1.2.3", "url": "https://example.org/edgemood"}
+    assert "url" not in discovery_payload(TOPICS, "kitchen", "1.2.3")["o"]
+    assert discovery["avty_t"] == TOPICS.availability
+    assert discovery["qos"] == 1
+    assert discovery_payload(TOPICS, "kitchen", "1.2.3", qos=2)["qos"] == 2
+    json.dumps(discovery)  # one retained JSON message
+
+
+def test_every_component_has_platform_unique_id_and_required_keys(discovery: dict) -> None:
+    components = discovery["cmps"]
+    unique_ids = [c["uniq_id"] for c in components.values()]
+    assert len(set(unique_ids)) == len(unique_ids)
+    for name, component in components.items():
+        assert component["uniq_id"] == f"kitchen_{name}"
+        assert component["name"]
+        assert REQUIRED[component["p"]] <= set(component), name
+    platforms = sorted(c["p"] for c in components.values())
+    assert platforms == ["binary_sensor", "event", "select", "sensor", "sensor", "sensor", "switch"]
+
+
+def test_discovery_wires_entities_to_the_right_topics(discovery: dict) -> None:
+    c = discovery["cmps"]
+    assert c["mood"]["dev_cla"] == "enum"
+    assert c["mood"]["ops"] == [*CLASSES, ABSENT, UNKNOWN]
+    assert c["mood"]["stat_t"] == c["mood"]["json_attr_t"] == TOPICS.mood
+    assert c["face"]["stat_t"] == TOPICS.mood
+    assert c["mood_changed"]["stat_t"] == TOPICS.event
+    assert c["mood_changed"]["evt_typ"] == list(MOODS)
+    assert (c["detection"]["cmd_t"], c["detection"]["stat_t"]) == (TOPICS.set_enabled, TOPICS.enabled)
+    assert (c["detection"]["pl_on"], c["detection"]["pl_off"]) == ("ON", "OFF")
+    assert c["mood_override"]["cmd_t"] == TOPICS.set_mood
+    assert c["mood_override"]["ops"] == [AUTO, *CLASSES]
+    for name in ("fps", "latency"):
+        assert c[name]["ent_cat"] == "diagnostic"
+        assert c[name]["stat_t"] == TOPICS.stats
+
+
+def test_every_select_option_is_a_command_the_parser_accepts(discovery: dict) -> None:
+    for option in discovery["cmps"]["mood_override"]["ops"]:
+        parse_command(TOPICS, TOPICS.set_mood, option.encode())
+    for payload in ("pl_on", "pl_off"):
+        parse_command(TOPICS, TOPICS.set_enabled, discovery["cmps"]["detection"][payload].encode())
+
+
+def _template_paths(template: str) -> set[tuple[str, ...]]:
+    """Every ``value_json.a.b`` / ``value_json['a']`` path a template reads."""
+    paths = set()
+    for match in re.finditer(r"value_json((?:\.\w+|\['\w+'\])+)", template):
+        paths.add(tuple(re.findall(r"\w+", match.group(1))))
+    return paths
+
+
+def _has_path(document: dict, path: tuple[str, ...]) -> bool:
+    for key in path:
+        if not isinstance(document, dict) or key not in document:
+            return False
+        document = document[key]
+    return True
+
+
+def test_templates_read_keys_that_the_payloads_carry(discovery: dict) -> None:
+    change = MoodChange(previous="neutral", current=state(), at=T0)
+    documents = {
+        TOPICS.mood: json.loads(mood_payload(state(), "upbeat")),
+        TOPICS.event: json.loads(event_payload(change, "upbeat")),
+        TOPICS.stats: json.loads(stats_payload({"fps": 1.0, "latency_ms": {"detect": 12.0, "pipeline": 40.0}})),
+    }
+    checked = 0
+    for name, component in discovery["cmps"].items():
+        for path in _template_paths(component.get("val_tpl", "")):
+            assert _has_path(documents[component["stat_t"]], path), (name, path)
+            checked += 1
+    assert checked >= 8
+
+
+def test_face_sensor_is_off_exactly_when_absent(discovery: dict) -> None:
+    template = discovery["cmps"]["face"]["val_tpl"]
+    assert template == "{{ 'OFF' if value_json.mood == 'absent' else 'ON' }}"
+
+
+# -- commands ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("payload", "value"),
+    [(b"ON", True), (b"on", True), (b" On \n", True), (b"true", True), (b"1", True),
+     (b"OFF", False), (b"off", False), (b"FALSE", False), (b"0", False)],
+)  # fmt: skip
+def test_set_enabled_accepts_switch_words(payload: bytes, value: bool) -> None:
+    assert parse_command(TOPICS, TOPICS.set_enabled, payload) == Command("enabled", value)
+
+
+@pytest.mark.parametrize("mood", CLASSES)
+def test_set_mood_accepts_every_class_in_any_case(mood: str) -> None:
+    assert parse_command(TOPICS, TOPICS.set_mood, f"  {mood.upper()} ".encode()) == Command("mood", mood)
+
+
+@pytest.mark.parametrize("payload", [b"auto", b"AUTO", b" Auto\n"])
+def test_set_mood_auto_releases(payload: bytes) -> None:
+    assert parse_command(TOPICS, TOPICS.set_mood, payload) == Command("mood", None)
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload", "says"),
+    [
+        ("edgemood/kitchen/set/volume", b"ON", "not a command topic"),
+        ("edgemood/other/set/mood", b"happy", "not a command topic"),
+        (TOPICS.mood, b"happy", "not a command topic"),
+        (TOPICS.set_mood, b"\xff\xfe", "not UTF-8"),
+        (TOPICS.set_mood, b"", "empty"),
+        (TOPICS.set_enabled, b"   \n", "empty"),
+        (TOPICS.set_mood, b"x" * (MAX_COMMAND_BYTES + 1), "longer than"),
+        (TOPICS.set_enabled, b"maybe", "not ON or OFF"),
+        (TOPICS.set_enabled, b"2", "not ON or OFF"),
+        (TOPICS.set_mood, b"absent", "not one of"),
+        (TOPICS.set_mood, b"unknown", "not one of"),
+        (TOPICS.set_mood, b"joy", "not one of"),
+        (TOPICS.set_mood, b'{"mood": "happy"}', "not one of"),
+    ],
+)
+def test_bad_commands_are_rejected_with_a_reason(topic: str, payload: bytes, says: str) -> None:
+    with pytest.raises(CommandError, match=says) as caught:
+        parse_command(TOPICS, topic, payload)
+    assert topic in str(caught.value)
+
+
+@given(topic=st.sampled_from(TOPICS.commands), payload=st.binary(max_size=300))
+def test_any_payload_gives_a_command_or_a_command_error(topic: str, payload: bytes) -> None:
+    try:
+        command = parse_command(TOPICS, topic, payload)
+    except CommandError:
+        return
+    assert command.kind in ("enabled", "mood")
+    assert command.value in (True, False, None, *CLASSES)
+
+
+# -- payloads ----------------------------------------------------------------------------
+
+
+def test_iso8601_is_utc_with_z() -> None:
+    assert iso8601(T0) == "2024-05-01T12:00:00.250Z"
+    assert datetime.fromisoformat(iso8601(T0)).timestamp() == pytest.approx(T0)
+
+
+def test_mood_payload() -> None:
+    document = json.loads(mood_payload(state("sad", 0.61234567), "comfort"))
+    assert document["mood"] == "sad"
+    assert document["confidence"] == pytest.approx(0.6123, abs=1e-4)
+    assert set(document["probabilities"]) == set(CLASSES)
+    assert document["probabilities"]["sad"] == pytest.approx(0.6123, abs=1e-4)
+    assert document["since"] == "2024-05-01T12:00:00.250Z"
+    assert document["playlist"] == "comfort"
+
+
+def test_mood_payload_without_playlist_or_probabilities() -> None:
+    absent = MoodState(mood=ABSENT, confidence=0.0, probabilities={}, since=T0)
+    assert json.loads(mood_payload(absent, None)) == {
+        "mood": "absent",
+        "confidence": 0.0,
+        "probabilities": {},
+        "since": "2024-05-01T12:00:00.250Z",
+        "playlist": None,
+    }
+
+
+def test_event_payload() -> None:
+    change = MoodChange(previous="neutral", current=state("happy", 0.9), at=T0 + 5)
+    assert json.loads(event_payload(change, "upbeat")) == {
+        "from": "neutral",
+        "to": "happy",
+        "confidence": 0.9,
+        "at": "2024-05-01T12:00:05.250Z",
+        "playlist": "upbeat",
+    }
+
+
+def test_stats_payload_accepts_numpy_numbers() -> None:
+    np = pytest.importorskip("numpy")
+    document = json.loads(stats_payload({"frames": np.int64(12), "fps": np.float32(0.5), "latency_ms": {"pipeline": 3}}))
+    assert document == {"frames": 12, "fps": 0.5, "latency_ms": {"pipeline": 3}}
+    with pytest.raises(TypeError, match="object"):
+        stats_payload({"bad": object()})
+
+
+def test_enabled_and_error_payloads() -> None:
+    assert (enabled_payload(True), enabled_payload(False)) == (b"ON", b"OFF")
+    assert json.loads(error_payload("bad mood", TOPICS.set_mood, T0)) == {
+        "error": "bad mood",
+        "topic": TOPICS.set_mood,
+        "at": "2024-05-01T12:00:00.250Z",
+    }

@@ -110,3 +110,23 @@ def mqtt_messages(mosquitto: LocalService) -> Iterator[Callable[..., MessageLog]
     yield subscribe
     for log in logs:
         log.close()
+
+
+# -- mpd -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def mpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalService]:
+    """One MPD for the whole session on a free localhost port, with generated tracks.
+
+    Stored playlists: the default mapping's (3 tracks each) plus ``many`` (8),
+    long enough that a shuffled queue can be told from the stored order.
+    """
+    from edgemood.services.mpd import default_playlists, start_mpd
+
+    try:
+        server = start_mpd(tmp_path_factory.mktemp("mpd"), {**default_playlists(), "many": 8})
+    except ServiceError as exc:
+        pytest.skip(f"needs a local mpd: {exc}")
+    yield server
+    server.stop()

@@ -1,0 +1,401 @@
+"""MPD sink: the switch planning and manual-change rules directly, the sink against a real MPD."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from mpd import CommandError, MPDClient
+from mpd import ConnectionError as MpdConnectionError
+
+import edgemood.sinks.mpd as mpd_sink
+from edgemood.config import MpdConfig
+from edgemood.services import LocalService, free_port
+from edgemood.sinks.mpd import MpdSink, QueueMark, backoff_delays, manual_change, plan_switch
+
+T = TypeVar("T")
+
+
+def wait_until(predicate: Callable[[], T], timeout: float = 5.0, what: str = "condition") -> T:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout} s")
+        time.sleep(0.05)
+
+
+# -- pure rules ------------------------------------------------------------------------
+
+PLAYING = {"playlist": "9", "playlistlength": "4", "state": "play", "song": "2", "songid": "7"}
+
+
+def test_switch_now_loads_before_deleting_the_old_queue_then_plays():
+    plan = plan_switch(PLAYING, "calm", switch="now", shuffle=True, crossfade_s=2.4)
+    assert plan.commands == (
+        ("crossfade", 2),
+        ("load", "calm"),
+        ("delete", (0, 4)),
+        ("shuffle",),
+        ("play", 0),
+    )
+    assert plan.kept_song is None
+
+
+def test_switch_now_on_an_empty_queue_deletes_nothing():
+    plan = plan_switch({"playlistlength": "0", "state": "stop"}, "calm", switch="now", shuffle=False, crossfade_s=0)
+    assert [name for name, *_ in plan.commands] == ["crossfade", "load", "play"]
+
+
+def test_switch_at_track_end_keeps_the_playing_song_first_and_shuffles_only_after_it():
+    plan = plan_switch(PLAYING, "calm", switch="track_end", shuffle=True, crossfade_s=0)
+    assert plan.commands == (
+        ("crossfade", 0),
+        ("load", "calm"),
+        ("delete", (3, 4)),
+        ("delete", (0, 2)),
+        ("shuffle", (1,)),
+    )
+    assert plan.kept_song == "7"
+
+
+def test_switch_at_track_end_of_a_lone_song_only_appends():
+    status = {"playlistlength": "1", "state": "play", "song": "0", "songid": "3"}
+    plan = plan_switch(status, "calm", switch="track_end", shuffle=False, crossfade_s=0)
+    assert [name for name, *_ in plan.commands] == ["crossfade", "load"]
+    assert plan.kept_song == "3"
+
+
+@pytest.mark.parametrize("state", ["stop", "pause"])
+def test_switch_at_track_end_without_a_playing_song_switches_now(state):
+    status = {**PLAYING, "state": state}
+    assert plan_switch(status, "calm", switch="track_end", shuffle=False, crossfade_s=0) == plan_switch(
+        status, "calm", switch="now", shuffle=False, crossfade_s=0
+    )
+
+
+@pytest.mark.parametrize(
+    ("mark", "status", "expected"),
+    [
+        (QueueMark("9", False), PLAYING, None),
+        (QueueMark("9", False), {**PLAYING, "songid": "8", "song": "3"}, None),  # next song or skip
+        (QueueMark("9", False), {**PLAYING, "playlist": "10"}, "queue"),
+        (QueueMark("9", False), {**PLAYING, "state": "pause"}, "pause"),
+        (QueueMark("9", True), {**PLAYING, "state": "pause"}, None),
+        (QueueMark("9", False), {**PLAYING, "state": "stop"}, None),  # a queue that ran out stops too
+    ],
+)
+def test_manual_change(mark, status, expected):
+    assert manual_change(mark, status) == expected
+
+
+def test_backoff_doubles_to_the_cap_within_its_jitter():
+    highest = backoff_delays(1.0, 30.0, rng=lambda: 1.0)
+    lowest = backoff_delays(1.0, 30.0, rng=lambda: 0.0)
+    assert [next(highest) for _ in range(7)] == [1, 2, 4, 8, 16, 30, 30]
+    assert [next(lowest) for _ in range(7)] == [0.5, 1, 2, 4, 8, 15, 15]
+
+
+# -- a server that lacks commands (Mopidy-MPD style), faked --------------------------
+
+
+class FakeServer:
+    """Just enough of MPD for one sink: a queue version, a state and a command log."""
+
+    def __init__(self, commands: set[str]) -> None:
+        self.commands = commands
+        self.calls: list[tuple[Any, ...]] = []
+        self.version = 1
+        self.state = "stop"
+
+    def client(self) -> "FakeClient":
+        return FakeClient(self)
+
+
+class FakeClient:
+    """Stands in for ``mpd.MPDClient``; ``idle`` blocks on a real socket so the sink can interrupt it."""
+
+    mpd_version = "0.19.0"
+
+    def __init__(self, server: FakeServer) -> None:
+        self.server = server
+        self.timeout = None
+        self._here, self._there = socket.socketpair()
+
+    def connect(self, host: str, port: int) -> None:
+        pass
+
+    def commands(self) -> list[str]:
+        return sorted(self.server.commands)
+
+    def status(self) -> dict[str, str]:
+        return {"playlist": str(self.server.version), "playlistlength": "0", "state": self.server.state}
+
+    def idle(self, *subsystems: str) -> list[str]:
+        if not self._here.recv(1):
+            raise MpdConnectionError("Connection lost while reading line")
+        return list(subsystems)
+
+    def fileno(self) -> int:
+        return self._here.fileno()
+
+    def disconnect(self) -> None:
+        self._here.close()
+        self._there.close()
+
+    def command_list_ok_begin(self) -> None:
+        pass
+
+    def command_list_end(self) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        if name not in self.server.commands:
+            raise AssertionError(f"the sink sent '{name}', which this server lacks")
+
+        def command(*args: Any) -> None:
+            self.server.calls.append((name, *args))
+            self.server.version += 1
+            if name == "play":
+                self.server.state = "play"
+
+        return command
+
+
+def test_missing_commands_are_skipped_with_one_log_line(monkeypatch, caplog):
+    server = FakeServer({"commands", "status", "idle", "load", "delete", "play", "shuffle"})
+    monkeypatch.setattr(mpd_sink, "MPDClient", server.client)
+    sink = MpdSink(MpdConfig(partition="edgemood", crossfade_s=2, shuffle=False))
+    with caplog.at_level(logging.WARNING, logger="edgemood.sinks.mpd"):
+        sink.start()
+        try:
+            sink.play_playlist("calm")
+            wait_until(lambda: sink.status()["playlist"] == "calm", what="calm loaded")
+            sink.play_playlist("upbeat")
+            wait_until(lambda: sink.status()["playlist"] == "upbeat", what="upbeat loaded")
+        finally:
+            sink.stop()
+    assert [call[0] for call in server.calls] == ["load", "play", "load", "play"]
+    lacks = [r.getMessage() for r in caplog.records if "lacks" in r.getMessage()]
+    assert len(lacks) == 2
+    assert any("'crossfade'" in m for m in lacks)
+    assert any("partition" in m and "default queue" in m for m in lacks)
+
+
+# -- against a real MPD ----------------------------------------------------------------
+
+
+def connect(server: LocalService, partition: str = "", password: str = "") -> MPDClient:
+    client = MPDClient()
+    client.timeout = 5
+    client.connect(server.host, server.port)
+    if password:
+        client.password(password)
+    if partition:
+        try:
+            client.newpartition(partition)
+        except CommandError:
+            pass  # made by an earlier test
+        client.partition(partition)
+    return client
+
+
+def playing(client: MPDClient) -> list[str] | None:
+    """The queue's files while MPD plays, else None."""
+    if client.status()["state"] != "play":
+        return None
+    return [song["file"] for song in client.playlistinfo()]
+
+
+def stored(client: MPDClient, name: str) -> list[str]:
+    return list(client.listplaylist(name))
+
+
+@pytest.fixture
+def control(mpd: LocalService) -> Iterator[MPDClient]:
+    """A second MPD client, like a user's phone app, on an emptied default queue."""
+    client = connect(mpd)
+    client.clear()
+    yield client
+    client.disconnect()
+
+
+@pytest.fixture
+def sinks(mpd: LocalService) -> Iterator[Callable[..., tuple[MpdSink, list[str]]]]:
+    """Factory: ``sinks(**mpd_config)`` -> a started sink on the session's MPD and its error list."""
+    started: list[MpdSink] = []
+
+    def make(**overrides: Any) -> tuple[MpdSink, list[str]]:
+        errors: list[str] = []
+        settings = {"host": mpd.host, "port": mpd.port, "crossfade_s": 0, "shuffle": False, **overrides}
+        sink = MpdSink(MpdConfig(**settings), on_error=errors.append)
+        sink.start()
+        started.append(sink)
+        return sink, errors
+
+    yield make
+    for sink in started:
+        sink.stop()
+
+
+def test_switches_playlists_with_crossfade(control, sinks):
+    sink, errors = sinks(crossfade_s=3)
+    sink.play_playlist("calm")
+    wait_until(lambda: playing(control) == stored(control, "calm"), what="calm playing")
+    assert control.status()["xfade"] == "3"
+    sink.play_playlist("upbeat")
+    wait_until(lambda: playing(control) == stored(control, "upbeat"), what="upbeat playing")
+    status = wait_until(lambda: (s := sink.status())["playlist"] == "upbeat" and s, what="upbeat recorded")
+    assert status["connected"] and status["held_until"] is None
+    assert errors == [] and status["last_error"] is None
+
+
+def test_shuffle_mixes_the_loaded_playlist(control, sinks):
+    sink, _ = sinks(shuffle=True)
+    sink.play_playlist("many")
+    files = stored(control, "many")
+    queue = wait_until(lambda: (q := playing(control)) and sorted(q) == sorted(files) and q, what="many playing")
+    assert queue != files  # 8 tracks: the stored order comes back once in 40320 shuffles
+
+
+def test_a_missing_playlist_is_reported_and_the_queue_left_alone(control, sinks):
+    sink, errors = sinks()
+    sink.play_playlist("calm")
+    wait_until(lambda: playing(control) == stored(control, "calm"), what="calm playing")
+    version = control.status()["playlist"]
+    sink.play_playlist("no-such-list")
+    wait_until(lambda: errors, what="an error report")
+    assert errors == ["playlist 'no-such-list' does not exist on MPD"]
+    assert sink.status()["last_error"] == errors[0] and sink.status()["playlist"] == "calm"
+    assert playing(control) == stored(control, "calm") and control.status()["playlist"] == version
+    sink.play_playlist("focus")
+    wait_until(lambda: playing(control) == stored(control, "focus"), what="focus playing")
+    assert len(errors) == 1
+
+
+def test_another_clients_change_holds_switching_until_the_hold_ends(control, sinks):
+    sink, _ = sinks(manual_hold_s=1.5)
+    sink.play_playlist("calm")
+    wait_until(lambda: playing(control) == stored(control, "calm"), what="calm playing")
+    control.clear()
+    control.load("upbeat")
+    control.play(0)
+    held_until = wait_until(lambda: sink.status()["held_until"], what="a manual hold")
+    assert sink.status()["playlist"] is None  # the queue is the other client's now
+    sink.play_playlist("focus")
+    focus = stored(control, "focus")
+    seen_upbeat = False
+    while (queue := playing(control)) != focus:
+        seen_upbeat = seen_upbeat or queue == stored(control, "upbeat")
+        assert time.monotonic() < held_until + 5, "switching did not resume after the hold"
+        time.sleep(0.05)
+    assert time.monotonic() >= held_until and seen_upbeat
+    wait_until(lambda: sink.status()["playlist"] == "focus", what="focus recorded")
+    assert sink.status()["held_until"] is None
+
+
+def test_a_pause_by_another_client_holds_and_stays_paused(control, sinks):
+    sink, _ = sinks(manual_hold_s=1.0)
+    sink.play_playlist("calm")
+    wait_until(lambda: playing(control) == stored(control, "calm"), what="calm playing")
+    control.pause(1)
+    wait_until(lambda: sink.status()["held_until"], what="a manual hold")
+    wait_until(lambda: sink.status()["held_until"] is None, what="the end of the hold")
+    assert control.status()["state"] == "pause"  # the wanted playlist is loaded: nothing to undo
+
+
+def test_track_end_keeps_the_current_song_then_drops_it(control, sinks):
+    sink, _ = sinks(switch="track_end")
+    sink.play_playlist("calm")
+    wait_until(lambda: playing(control) == stored(control, "calm"), what="calm playing")
+    current = control.currentsong()
+    sink.play_playlist("upbeat")
+    upbeat = stored(control, "upbeat")
+    wait_until(lambda: playing(control) == [current["file"], *upbeat], what="upbeat queued after the song")
+    assert control.currentsong()["id"] == current["id"]
+    control.seekcur(float(current["duration"]) - 0.5)
+    wait_until(lambda: playing(control) == upbeat, what="the kept song removed after it ended")
+    assert control.currentsong()["file"] == upbeat[0]
+    assert sink.status()["held_until"] is None  # a seek is not a manual change
+
+
+def test_partition_leaves_the_default_queue_untouched(mpd, control, sinks):
+    control.load("comfort")
+    before = (control.status()["playlist"], stored(control, "comfort"))
+    own = connect(mpd, partition="edgemood-test")
+    try:
+        own.moveoutput("spare")  # a new partition has no output and cannot play
+        sink, errors = sinks(partition="edgemood-test")
+        sink.play_playlist("calm")
+        wait_until(lambda: playing(own) == stored(own, "calm"), what="calm playing in the partition")
+    finally:
+        own.disconnect()
+    assert errors == []
+    assert (control.status()["playlist"], [s["file"] for s in control.playlistinfo()]) == before
+
+
+def test_survives_an_mpd_restart_and_plays_again(mpd, sinks):
+    def now_playing() -> list[str] | None:
+        try:
+            client = connect(mpd)
+        except OSError:
+            return None
+        try:
+            return playing(client)
+        finally:
+            client.disconnect()
+
+    sink, errors = sinks()
+    sink.play_playlist("calm")
+    calm = wait_until(now_playing, what="calm playing")
+    mpd.restart()  # no state file: the queue is gone
+    wait_until(lambda: now_playing() == calm, timeout=10, what="calm playing after the restart")
+    assert sink.status()["reconnects"] >= 1 and sink.status()["connected"]
+    assert errors and errors[0].startswith("lost the connection to MPD")
+
+
+def test_password_file_is_used(tmp_path: Path):
+    from edgemood.services.mpd import start_mpd
+
+    server = start_mpd(tmp_path / "mpd", {"calm": 1}, password="s3cret")
+    try:
+        (tmp_path / "good").write_text("s3cret\n")
+        (tmp_path / "bad").write_text("guess\n")
+        good = MpdSink(MpdConfig(host=server.host, port=server.port, password_file=str(tmp_path / "good")))
+        errors: list[str] = []
+        bad = MpdSink(MpdConfig(host=server.host, port=server.port, password_file=str(tmp_path / "bad")), errors.append)
+        good.start()
+        bad.start()
+        try:
+            good.play_playlist("calm")
+            client = connect(server, password="s3cret")
+            wait_until(lambda: playing(client) == stored(client, "calm"), what="calm playing")
+            client.disconnect()
+            wait_until(lambda: errors, what="a password error")
+            assert "incorrect password" in errors[0] and not bad.status()["connected"]
+        finally:
+            good.stop()
+            bad.stop()
+    finally:
+        server.stop()
+
+
+def test_an_unreachable_server_is_reported_and_stop_is_prompt():
+    errors: list[str] = []
+    port = free_port()
+    sink = MpdSink(MpdConfig(host="127.0.0.1", port=port), on_error=errors.append)
+    sink.start()
+    wait_until(lambda: errors, what="a connection error")
+    assert errors[0].startswith(f"cannot connect to MPD at 127.0.0.1:{port}")
+    assert not sink.status()["connected"]
+    sink.stop()
+    assert not [t for t in threading.enumerate() if t.name.startswith("edgemood-mpd")]

@@ -19,10 +19,12 @@ from edgemood.logsetup import setup_logging
 COMMANDS: dict[str, str] = {
     "run": "the daemon: camera -> mood -> MPD and MQTT (what the systemd unit starts)",
     "demo": "the whole pipeline on replayed photos with a throw-away MPD and MQTT broker",
+    "doctor": "check config, camera, model, MPD and broker one by one",
     "classify": "face boxes, class probabilities and the mood of image files",
     "train": "train the mood CNN on an image-folder dataset (extra [train])",
     "eval": "per-class accuracy and confusion matrix of a .tflite model",
     "export": "convert a training checkpoint to a full-integer int8 .tflite (extra [train])",
+    "enroll": "capture your own faces per mood and fit a personal head (--rollback, --list)",
 }
 MODULES = {"eval": "evaluate"}
 

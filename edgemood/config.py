@@ -25,6 +25,7 @@ from typing import Any, get_args, get_type_hints
 
 from edgemood.classes import CLASSES
 from edgemood.errors import UsageError
+from edgemood.logsetup import add_redaction
 
 DEFAULT_CONFIG_PATH = Path("/etc/edgemood/edgemood.toml")
 ENV_PREFIX = "EDGEMOOD_"
@@ -203,9 +204,13 @@ def _one_of(*choices: str) -> _Rule:
 
 
 def _is_source(value: str) -> bool:
-    return value == "picamera2" or any(
-        value.startswith(prefix) and len(value) > len(prefix) for prefix in ("v4l2:", "file:", "dir:", "rtsp://")
-    )
+    from edgemood.sources import parse_source  # one parser for config and sources
+
+    try:
+        parse_source(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _topic(allow_slash: bool) -> _Rule:
@@ -226,7 +231,10 @@ _TOPIC = _topic(allow_slash=True)
 
 #: "section.key" (or "section.*") -> extra check; keys absent here are only type-checked.
 _RULES: dict[str, _Rule] = {
-    "camera.source": _Rule(_is_source, 'must be "picamera2" or start with "v4l2:", "file:", "dir:" or "rtsp://"'),
+    "camera.source": _Rule(
+        _is_source,
+        'must be "picamera2", "v4l2:/dev/videoN" or "v4l2:N", "file:PATH", "dir:PATH", a glob, or an rtsp:// or http(s):// URL',
+    ),
     "camera.interval_s": _between(0.05, 3600),
     "camera.width": _between(16, 4096),
     "camera.height": _between(16, 4096),
@@ -256,7 +264,8 @@ _RULES: dict[str, _Rule] = {
     "mqtt.password_file": _READABLE,
     "mqtt.tls_ca": _READABLE,
     "mqtt.base_topic": _TOPIC,
-    "mqtt.device_id": _topic(allow_slash=False),
+    # Home Assistant ignores discovery topics whose node id has other characters
+    "mqtt.device_id": _Rule(lambda v: re.fullmatch(r"[A-Za-z0-9_-]+", v) is not None, "must be letters, digits, _ or -"),
     "mqtt.discovery_prefix": _TOPIC,
     "mqtt.qos": _between(0, 2),
     "mqtt.stats_interval_s": _between(1, 86400),
@@ -406,9 +415,11 @@ def load_config(path: Path | None, environ: Mapping[str, str] = os.environ) -> C
 def read_secret(path: str) -> str:
     """A password file's content without its trailing newline (what editors add)."""
     try:
-        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+        secret = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read secret file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    add_redaction(secret)  # whoever reads a secret, the logs never show it
+    return secret
 
 
 def _toml_value(value: Any) -> str:

@@ -87,7 +87,7 @@ def test_moods_reach_mqtt_and_mpd_and_stop_leaves_offline(tmp_path, mosquitto, m
         assert state == "play" and queue and all("upbeat" in f for f in queue)
         assert log.on(f"{base}/availability")[0].payload == b"online"
         discovery = json.loads(log.on("homeassistant/device/itest1/config")[-1].payload)
-        assert {c["platform"] for c in discovery["cmps"].values()} >= {"sensor", "binary_sensor", "event", "switch", "select"}
+        assert {c["p"] for c in discovery["cmps"].values()} >= {"sensor", "binary_sensor", "event", "switch", "select"}
     finally:
         code, seconds, err = stop(process)
     assert code == 0 and seconds < 2.0, err

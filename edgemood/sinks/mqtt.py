@@ -71,6 +71,23 @@ log = logging.getLogger(__name__)
 STOP_WAIT_S = 0.8
 
 
+def configured_client(cfg: MqttConfig, client_id: str) -> mqtt.Client:
+    """A paho client with the config's credentials and TLS, and nothing else.
+
+    Shared by the sink and ``edgemood doctor`` (which must not set a last will
+    or reuse the daemon's client id).
+    """
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+    if cfg.username:
+        client.username_pw_set(cfg.username, read_secret(cfg.password_file) if cfg.password_file else None)
+    if cfg.tls_ca:
+        try:
+            client.tls_set(ca_certs=cfg.tls_ca)
+        except (OSError, ssl.SSLError) as exc:
+            raise UsageError(f"[mqtt] tls_ca = {cfg.tls_ca}: not a usable CA certificate file ({exc})") from None
+    return client
+
+
 class MqttSink:
     """Publishes the daemon's state to an MQTT broker and hands commands back to it."""
 
@@ -93,6 +110,7 @@ class MqttSink:
         # One re-entrant lock orders "connected?" decisions against the connect
         # and disconnect callbacks, so nothing slips between backlog and broker.
         self._lock = threading.RLock()
+        self._count_lock = threading.Lock()
         self._connected = False
         self._stopped = False
         self._connects = 0
@@ -109,18 +127,8 @@ class MqttSink:
         return self._topics
 
     def _make_client(self) -> mqtt.Client:
-        cfg = self._config
-        if not hasattr(mqtt.Client, "drop_out_messages"):
-            raise EdgemoodError("paho-mqtt 2.2 or newer is needed (pip install -U 'paho-mqtt>=2.2,<3')")
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id)
-        client.will_set(self._topics.availability, OFFLINE, qos=cfg.qos, retain=True)
-        if cfg.username:
-            client.username_pw_set(cfg.username, read_secret(cfg.password_file) if cfg.password_file else None)
-        if cfg.tls_ca:
-            try:
-                client.tls_set(ca_certs=cfg.tls_ca)
-            except (OSError, ssl.SSLError) as exc:
-                raise UsageError(f"[mqtt] tls_ca = {cfg.tls_ca}: not a usable CA certificate file ({exc})") from None
+        client = configured_client(self._config, self.client_id)
+        client.will_set(self._topics.availability, OFFLINE, qos=self._config.qos, retain=True)
         client.reconnect_delay_set(1, 30)
         client.on_connect = self._handle_connect
         client.on_disconnect = self._handle_disconnect
@@ -177,7 +185,7 @@ class MqttSink:
     def stats(self) -> dict[str, Any]:
         """Counters for the stats document and ``doctor``: published (acknowledged), dropped,
         connected, reconnects, queued."""
-        with self._lock:
+        with self._lock, self._count_lock:
             return {
                 "published": self._published,
                 "dropped": self._dropped,
@@ -255,7 +263,9 @@ class MqttSink:
             log.warning("MQTT: lost the broker (%s); reconnecting in the background", reason)
 
     def _handle_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
-        with self._lock:
+        # paho calls this holding its outgoing-message mutex, which publish() also
+        # takes: using self._lock here would deadlock against a publish made under it.
+        with self._count_lock:
             self._published += 1
 
     def _handle_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:

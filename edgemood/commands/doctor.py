@@ -1,0 +1,159 @@
+"""``edgemood doctor``: check each part a running daemon needs, one line each.
+
+Every check is read-only towards the user's services: the broker check
+connects under its own client id without a last will, so a daemon that is
+running keeps its session and its ``online``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the report: OK with a detail, or FAIL with the fix."""
+
+    name: str
+    ok: bool | None  # None: skipped (disabled in the config)
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        """``OK   name  detail`` / ``FAIL name  detail -> fix``."""
+        mark = {True: "OK  ", False: "FAIL", None: "SKIP"}[self.ok]
+        return f"{mark} {self.name:7} {self.detail}" + (f"\n     {'':7} fix: {self.fix}" if self.fix else "")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``edgemood doctor``."""
+    parser.add_argument("-c", "--config", type=Path, default=None, help="TOML config (default /etc/edgemood/edgemood.toml if present)")
+
+
+def check_model(config) -> Check:
+    """The model and sidecar load and classify a blank crop."""
+    from edgemood.inference.model import DEFAULT_MODEL, MoodModel
+
+    import numpy as np
+
+    path = Path(config.model.path) if config.model.path else DEFAULT_MODEL
+    try:
+        model = MoodModel(path, config.model.threads)
+        started = time.perf_counter()
+        model.predict(np.full((model.input_size, model.input_size), 128, np.uint8))
+        ms = (time.perf_counter() - started) * 1000
+    except Exception as exc:
+        return Check("model", False, str(exc), "reinstall edgemood, or point [model] path at a .tflite with its .json sidecar")
+    return Check("model", True, f"{path.name} on {model.runtime.module}, {ms:.1f} ms per face")
+
+
+def check_camera(config) -> Check:
+    """The frame source opens and delivers one frame."""
+    from edgemood.sources import open_source
+
+    spec = config.camera.source
+    fixes = {
+        "picamera2": "sudo apt install python3-picamera2, use a venv made with --system-site-packages, check `rpicam-hello --list-cameras`",
+        "v4l2": "check `ls /dev/video*` and that the service user is in the video group",
+    }
+    source = None
+    try:
+        source = open_source(spec, config.camera.width, config.camera.height, config.camera.loop)
+        source.open()
+        frame = source.read()
+    except Exception as exc:
+        kind = spec.split(":", 1)[0]
+        return Check("camera", False, f"{spec}: {exc}", fixes.get(kind, "check [camera] source"))
+    finally:
+        if source is not None:
+            source.close()
+    return Check("camera", True, f"{spec}: frame {frame.shape[1]}x{frame.shape[0]}")
+
+
+def check_mpd(config) -> Check:
+    """MPD answers, and every mapped playlist exists on it."""
+    from mpd import MPDClient
+
+    from edgemood.config import read_secret
+
+    cfg = config.mpd
+    if not cfg.enabled:
+        return Check("mpd", None, "disabled in [mpd]")
+    client = MPDClient()
+    client.timeout = TIMEOUT_S
+    try:
+        client.connect(cfg.host, cfg.port)
+        if cfg.password_file:
+            client.password(read_secret(cfg.password_file))
+        stored = {entry["playlist"] for entry in client.listplaylists()}
+        version = client.mpd_version
+        client.disconnect()
+    except Exception as exc:
+        return Check("mpd", False, f"{cfg.host}:{cfg.port}: {exc}", "start MPD (`systemctl status mpd`) or fix [mpd] host/port/password_file")
+    missing = sorted(set(config.playlists.values()) - stored)
+    if missing:
+        return Check(
+            "mpd", False, f"MPD {version} lacks stored playlists: {', '.join(missing)}",
+            "create them (e.g. `mpc add <music>; mpc save NAME`) or map [playlists] to existing ones",
+        )
+    return Check("mpd", True, f"MPD {version} at {cfg.host}:{cfg.port}, playlists {', '.join(sorted(set(config.playlists.values())))} present")
+
+
+def check_broker(config) -> Check:
+    """The broker accepts our credentials (and TLS) within the timeout."""
+    from edgemood.sinks.mqtt import configured_client
+
+    cfg = config.mqtt
+    if not cfg.enabled:
+        return Check("broker", None, "disabled in [mqtt]")
+    done = threading.Event()
+    result: dict[str, object] = {}
+
+    def on_connect(client, userdata, flags, reason, properties) -> None:
+        result["reason"] = reason
+        done.set()
+
+    try:
+        client = configured_client(cfg, f"edgemood-doctor-{cfg.device_id}")
+        client.on_connect = on_connect
+        client.connect_async(cfg.host, cfg.port, keepalive=10)
+        client.loop_start()
+    except Exception as exc:
+        return Check("broker", False, str(exc), "fix [mqtt] tls_ca / password_file")
+    try:
+        if not done.wait(TIMEOUT_S):
+            return Check("broker", False, f"{cfg.host}:{cfg.port}: no answer in {TIMEOUT_S:.0f} s", "start mosquitto or fix [mqtt] host/port (TLS listener? set tls_ca)")
+        reason = result["reason"]
+        if getattr(reason, "is_failure", False):
+            return Check("broker", False, f"{cfg.host}:{cfg.port}: refused: {reason}", "check [mqtt] username and password_file")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return Check("broker", True, f"{cfg.host}:{cfg.port} accepted the connection")
+
+
+CHECKS: tuple[Callable, ...] = (check_model, check_camera, check_mpd, check_broker)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print each check; exit 1 if any failed (2 if the config itself is bad)."""
+    from edgemood.config import load_config
+    from edgemood.errors import UsageError
+
+    try:
+        config = load_config(args.config)
+    except UsageError as exc:
+        print(Check("config", False, str(exc), "edit the named key (see deploy/edgemood.example.toml)").line())
+        return 2
+    print(Check("config", True, str(args.config or "defaults / /etc/edgemood/edgemood.toml")).line())
+    results = [check(config) for check in CHECKS]
+    for result in results:
+        print(result.line())
+    return 1 if any(r.ok is False for r in results) else 0

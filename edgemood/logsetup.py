@@ -119,6 +119,8 @@ def setup_logging(level: str) -> None:
         old.close()
     root.addHandler(handler)
     root.setLevel(number)
+    # python-mpd2 logs every connect/disconnect at INFO: reconnect noise, not news
+    logging.getLogger("mpd").setLevel(max(number, logging.WARNING))
 
 
 def _make_handler() -> logging.Handler:

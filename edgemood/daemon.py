@@ -26,6 +26,7 @@ from edgemood.debounce import MoodChange, MoodDebouncer
 from edgemood.inference.model import DEFAULT_MODEL, MoodModel
 from edgemood.logsetup import mood_fields
 from edgemood.mqtt_topics import Command
+from edgemood.personal import ActiveHead, load_active_head, model_identity
 from edgemood.sources import FrameSource, RetryingSource, open_source
 from edgemood.stats import StatsCollector
 from edgemood.systemd import Notifier
@@ -60,6 +61,7 @@ class Daemon:
             lambda: open_source(camera.source, camera.width, camera.height, camera.loop)
         )
         self.model: MoodModel | None = None
+        self.personal: ActiveHead | None = None
         self.analyzer: FaceAnalyzer | None = None
         self.debouncer: MoodDebouncer | None = None
         self.source: RetryingSource | None = None
@@ -81,6 +83,10 @@ class Daemon:
         self.debouncer = MoodDebouncer(cfg.mood, self.clock())
         self.source = RetryingSource(self._source_factory)
         log.info("model %s (%s), source %s", self.model.path.name, self.model.runtime.module, cfg.camera.source)
+        # personal calibration (edgemood enroll): a head fitted on this user's faces, if enrolled
+        identity = model_identity(self.model.path, self.model.sidecar.embedding_size)
+        self.personal = load_active_head(cfg.model.personal, identity)
+        log.log(logging.WARNING if self.personal.problem else logging.INFO, "%s", self.personal.note)
         if cfg.mqtt.enabled:
             from edgemood.sinks.mqtt import MqttSink
 
@@ -143,7 +149,7 @@ class Daemon:
 
     def step(self) -> Analysis | None:
         """Sample one frame and feed the debouncer; returns the analysis (None: no frame)."""
-        assert self.source and self.analyzer and self.debouncer
+        assert self.source and self.analyzer and self.debouncer and self.personal
         frame = self.source.read()
         now = self.clock()
         if frame is None:
@@ -155,7 +161,8 @@ class Daemon:
             log.warning("frame rejected: %s", analysis.error)
             return analysis
         self.stats.record(len(analysis.faces), analysis.timings)
-        probabilities = analysis.faces[0].probabilities if analysis.faces else None
+        face = analysis.faces[0] if analysis.faces else None
+        probabilities = self.personal.apply(face.probabilities, face.embedding) if face else None
         change = self.debouncer.update(now, probabilities)
         if change and self.config.log.debug_frames_dir and analysis.faces:
             self._save_debug_crop(change, analysis)
@@ -213,6 +220,8 @@ class Daemon:
         data = self.stats.snapshot()
         data["enabled"] = self.enabled
         data["model"] = self.model.path.name if self.model else None
+        if self.personal:
+            data["personal"] = self.personal.stats()
         if self.source:
             data["source"] = self.source.status()
         if self.mpd:

@@ -58,7 +58,7 @@ def labelled_replay(tmp_path_factory: pytest.TempPathFactory, analyzer: FaceAnal
     write_replay(root / "others", (Scene("lfw", PER_MOOD),), seed=2)
     seen = np.mean([analyzer.analyze(read_image(str(p))).faces[0].probabilities for p in sorted((root / "smiles").iterdir())], axis=0)
     seen_as = CLASSES[int(np.argmax(seen))]
-    unlike = CLASSES[int(np.argmin(seen))]
+    unlike = min((c for c in CLASSES if c != seen_as), key=lambda c: seen[CLASSES.index(c)])
     (root / "smiles").rename(root / unlike)
     (root / "others").rename(root / seen_as)
     return root, unlike, seen_as

@@ -40,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
 
     run_dir = args.checkpoint.parent
     recipe = json.loads((run_dir / "recipe.json").read_text()) if (run_dir / "recipe.json").exists() else {}
+    if "data" in recipe:  # the dataset's name, not a path on the training machine
+        recipe["data"] = Path(recipe["data"]).name
     train_set = load_split(args.data, "train")
     val_set = load_split(args.data, "publictest")
     rng = np.random.default_rng(args.seed)

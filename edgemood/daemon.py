@@ -53,6 +53,7 @@ class Daemon:
         self.clock = clock
         self.notifier = notifier or Notifier()
         self.stop_event = threading.Event()
+        self._wake = threading.Event()  # set by commands and stop requests
         self.enabled = True
         self.commands: queue.Queue[Command] = queue.Queue()
         self.stats = StatsCollector()
@@ -90,7 +91,7 @@ class Daemon:
         if cfg.mqtt.enabled:
             from edgemood.sinks.mqtt import MqttSink
 
-            self.mqtt = MqttSink(cfg.mqtt, self.commands.put, __version__)
+            self.mqtt = MqttSink(cfg.mqtt, self._on_command, __version__)
             self.mqtt.start()
         if cfg.mpd.enabled:
             from edgemood.sinks.mpd import MpdSink
@@ -111,7 +112,7 @@ class Daemon:
     def install_signal_handlers(self) -> None:
         """SIGTERM/SIGINT end the loop at once (the sleep is an Event wait)."""
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: self.stop_event.set())
+            signal.signal(sig, lambda *_: self.request_stop())
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -124,13 +125,19 @@ class Daemon:
             self.mqtt.publish_enabled(self.enabled)
         interval = self.config.camera.interval_s
         stats_every = self.config.mqtt.stats_interval_s
-        next_tick = time.monotonic()
-        last_status = last_stats = next_tick
+        # Wake at least this often, whatever interval_s is, so a long sampling
+        # interval never starves the watchdog or delays a command.
+        ping_every = min(self.notifier.watchdog_interval() or STATUS_EVERY_S, STATUS_EVERY_S)
+        next_tick = last_status = last_stats = time.monotonic()
         try:
             while not self.stop_event.is_set():
                 self._drain_commands()
-                if self.enabled:
-                    self.step()
+                now = time.monotonic()
+                if now >= next_tick:
+                    if self.enabled:
+                        self.step()
+                    # fell behind (slow frame)? don't burst to catch up
+                    next_tick = max(next_tick + interval, time.monotonic())
                 self.notifier.watchdog()
                 now = time.monotonic()
                 if now - last_status >= STATUS_EVERY_S:
@@ -139,13 +146,21 @@ class Daemon:
                 if now - last_stats >= stats_every:
                     self._publish_stats()
                     last_stats = now
-                next_tick += interval
-                if next_tick < now:  # fell behind (slow frame): don't burst to catch up
-                    next_tick = now
-                self.stop_event.wait(max(0.0, next_tick - time.monotonic()))
+                self._wake.wait(max(0.0, min(next_tick - now, ping_every)))
+                self._wake.clear()
         finally:
             self.close()
         return 0
+
+    def request_stop(self) -> None:
+        """End the loop at its next wake-up (signal handlers, tests)."""
+        self.stop_event.set()
+        self._wake.set()
+
+    def _on_command(self, command: Command) -> None:
+        """Called on paho's thread: hand over and wake the loop."""
+        self.commands.put(command)
+        self._wake.set()
 
     def step(self) -> Analysis | None:
         """Sample one frame and feed the debouncer; returns the analysis (None: no frame)."""

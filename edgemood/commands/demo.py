@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         config = _config(workdir, source, args.interval, broker.port, player.port, loop)
         base = f"edgemood/{DEVICE_ID}"
         viewer, inbox = _subscribe("127.0.0.1", broker.port, [f"{base}/event", f"{base}/availability", f"{base}/error"])
-        daemon = subprocess.Popen([sys.executable, "-m", "edgemood", "run", "-c", str(config)], env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        daemon = subprocess.Popen([sys.executable, "-m", "edgemood", "--log-level", "warning", "run", "-c", str(config)], env={**os.environ, "PYTHONUNBUFFERED": "1"})
         print(f"daemon started on {source}; mood changes as they happen:")
         started = time.monotonic()
         try:

@@ -30,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(workdir: Path, source: str, interval: float, mqtt_port: int, mpd_port: int, loop: bool) -> Path:
+    """The daemon's config: timing in frames, so a replay tells the same story at any --interval."""
     path = workdir / "edgemood.toml"
     path.write_text(
         f"""[camera]
@@ -38,8 +39,8 @@ interval_s = {interval}
 loop = {str(loop).lower()}
 
 [mood]
-min_dwell_s = 1.0
-absent_after_s = 2.0
+min_dwell_s = {4 * interval}
+absent_after_s = {8 * interval}
 
 [mpd]
 host = "127.0.0.1"

@@ -20,13 +20,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=int, default=32, help="channels of the first layer; the net doubles them per stage")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit-per-class", type=int, default=None, help="use at most N images per class (smoke tests)")
-    parser.add_argument("--resume", action="store_true", help="continue from <out>/last.keras")
+    parser.add_argument("--resume", action="store_true", help="continue from <out>/last.keras with the run's stored recipe")
+    parser.add_argument(
+        "--anneal-epochs", type=int, default=None, metavar="K",
+        help="with --resume: decay the learning rate from where it stands to 0 over K more epochs (finish a run early)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Train and print the best validation accuracy."""
     if args.epochs < 1 or args.batch < 1:
         raise UsageError("--epochs and --batch must be at least 1")
+    if args.anneal_epochs is not None and (not args.resume or args.anneal_epochs < 1):
+        raise UsageError("--anneal-epochs needs --resume and a value of at least 1")
     try:
         from edgemood.training.train import Recipe, train
     except ImportError as exc:
@@ -36,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed, limit_per_class=args.limit_per_class,
     )
     try:
-        result = train(recipe, args.out, resume=args.resume)
+        result = train(recipe, args.out, resume=args.resume, anneal_epochs=args.anneal_epochs)
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from None
     print(f"best validation accuracy {result['best_val_acc']:.4f}; checkpoints in {result['out']}")

@@ -12,7 +12,7 @@ import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +43,8 @@ class Recipe:
     warmup_epochs: int = 2
     seed: int = 0
     limit_per_class: int | None = None
+    #: Set by ``--resume --anneal-epochs K``: (epoch resumed from, K).
+    anneal: tuple[int, int] | None = None
 
 
 def _accuracy(model, images: np.ndarray, labels: np.ndarray) -> dict[str, float]:
@@ -55,36 +57,63 @@ def _accuracy(model, images: np.ndarray, labels: np.ndarray) -> dict[str, float]
     }
 
 
-def train(recipe: Recipe, out: Path, resume: bool = False, verbose: int = 1) -> dict:
-    """Train, keeping ``best.keras`` (by validation accuracy) and ``last.keras`` in ``out``."""
+def _optimizer(keras, peak_lr: float, weight_decay: float, warmup_steps: int, decay_steps: int):
+    """AdamW with a linear warm-up to ``peak_lr`` and a cosine decay to 0."""
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=max(1, decay_steps), warmup_target=peak_lr, warmup_steps=warmup_steps
+    )
+    return keras.optimizers.AdamW(schedule, weight_decay=weight_decay)
+
+
+def train(recipe: Recipe, out: Path, resume: bool = False, verbose: int = 1, anneal_epochs: int | None = None) -> dict:
+    """Train, keeping ``best.keras`` (by validation accuracy) and ``last.keras`` in ``out``.
+
+    ``anneal_epochs`` (with ``resume``) ends a run early but properly: the
+    learning rate restarts from where the schedule stood and decays to zero
+    over that many more epochs, instead of following the original schedule.
+    """
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     import keras
 
     from edgemood.training.net import build_model
 
     out.mkdir(parents=True, exist_ok=True)
+    resume = resume and (out / "last.keras").exists()
+    if resume:  # the run's own recipe, not the command line's defaults
+        stored = json.loads((out / "recipe.json").read_text())
+        recipe = Recipe(**{**stored, "anneal": tuple(stored["anneal"]) if stored.get("anneal") else None})
     keras.utils.set_random_seed(recipe.seed)
     train_set = load_split(Path(recipe.data), recipe.train_split, recipe.size, recipe.limit_per_class)
     val_set = load_split(Path(recipe.data), recipe.val_split, recipe.size, recipe.limit_per_class)
     steps = -(-len(train_set.images) // recipe.batch)
     log_path = out / "log.jsonl"
     start_epoch, best = 0, -1.0
-    if resume and (out / "last.keras").exists():
+    if resume:
         model = keras.models.load_model(out / "last.keras")
         history = [json.loads(line) for line in log_path.read_text().splitlines() if line]
         start_epoch = len(history)
         best = max((h["val"]["acc"] for h in history), default=-1.0)
+        if anneal_epochs:
+            current_lr = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+            recipe = replace(recipe, epochs=start_epoch + anneal_epochs, anneal=(start_epoch, anneal_epochs))
+            # a fresh AdamW (moments rebuild during a short warm-up) on a schedule
+            # that starts at the current rate and reaches zero at the new last epoch
+            model.compile(
+                optimizer=_optimizer(keras, current_lr, recipe.weight_decay, 100, steps * anneal_epochs - 100),
+                loss="categorical_crossentropy",
+                jit_compile=False,
+            )
+            (out / "recipe.json").write_text(json.dumps(asdict(recipe), indent=2) + "\n")
+            print(f"annealing from epoch {start_epoch} at lr {current_lr:.2e} to 0 over {anneal_epochs} epochs", flush=True)
     else:
         full = build_model(recipe.size, width=recipe.width, dropout=recipe.dropout)
         model = keras.Model(full.input, full.outputs[0])
-        schedule = keras.optimizers.schedules.CosineDecay(
-            0.0,
-            decay_steps=steps * max(1, recipe.epochs - recipe.warmup_epochs),
-            warmup_target=recipe.lr,
-            warmup_steps=steps * min(recipe.warmup_epochs, recipe.epochs - 1),
-        )
         model.compile(
-            optimizer=keras.optimizers.AdamW(schedule, weight_decay=recipe.weight_decay),
+            optimizer=_optimizer(
+                keras, recipe.lr, recipe.weight_decay,
+                warmup_steps=steps * min(recipe.warmup_epochs, recipe.epochs - 1),
+                decay_steps=steps * (recipe.epochs - recipe.warmup_epochs),
+            ),
             loss="categorical_crossentropy",
             jit_compile=False,  # XLA on CPU was 7x slower for this model
         )

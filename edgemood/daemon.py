@@ -119,6 +119,10 @@ class Daemon:
     def run(self) -> int:
         """Open, loop until stopped, close; returns the exit code."""
         self.open()
+        # READY once the model is loaded and the camera has been tried: the first
+        # sample is taken now (a camera that fails is retried and reported, the
+        # service is up either way)
+        self.step()
         self.notifier.ready()
         self._publish_state()
         if self.mqtt:
@@ -128,7 +132,8 @@ class Daemon:
         # Wake at least this often, whatever interval_s is, so a long sampling
         # interval never starves the watchdog or delays a command.
         ping_every = min(self.notifier.watchdog_interval() or STATUS_EVERY_S, STATUS_EVERY_S)
-        next_tick = last_status = last_stats = time.monotonic()
+        last_status = last_stats = time.monotonic()
+        next_tick = last_status + interval
         try:
             while not self.stop_event.is_set():
                 self._drain_commands()
@@ -226,7 +231,7 @@ class Daemon:
                 self._apply(self.debouncer.force(command.value, self.clock()))  # type: ignore[arg-type]
 
     def _report(self, message: str) -> None:
-        log.warning("%s", message)
+        """A sink's runtime problem, for MQTT users too (the sink has logged it already)."""
         if self.mqtt:
             self.mqtt.report_error(message)
 

@@ -229,6 +229,19 @@ _READABLE = _Rule(
 )
 _TOPIC = _topic(allow_slash=True)
 
+
+def _is_text_file(path: str) -> bool:
+    """Readable and UTF-8, checked now: the daemon reads a password only when it connects,
+    long after a config error could still be reported as one."""
+    try:
+        Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return True
+
+
+_SECRET = _Rule(lambda v: not v or _is_text_file(v), 'must be a readable file of UTF-8 text ("" for none)')
+
 #: "section.key" (or "section.*") -> extra check; keys absent here are only type-checked.
 _RULES: dict[str, _Rule] = {
     "camera.source": _Rule(
@@ -254,14 +267,14 @@ _RULES: dict[str, _Rule] = {
     "playlists.*": _NON_EMPTY,
     "mpd.host": _NON_EMPTY,
     "mpd.port": _between(1, 65535),
-    "mpd.password_file": _READABLE,
+    "mpd.password_file": _SECRET,
     "mpd.crossfade_s": _between(0, 30),
     "mpd.switch": _one_of("now", "track_end"),
     "mpd.manual_hold_s": _between(0, 86400),
     "mpd.timeout_s": _between(0.1, 300),
     "mqtt.host": _NON_EMPTY,
     "mqtt.port": _between(1, 65535),
-    "mqtt.password_file": _READABLE,
+    "mqtt.password_file": _SECRET,
     "mqtt.tls_ca": _READABLE,
     "mqtt.base_topic": _TOPIC,
     # Home Assistant ignores discovery topics whose node id has other characters

@@ -74,6 +74,12 @@ class Daemon:
     def open(self) -> None:
         """Load the model, open the source, start the sinks; raises EdgemoodError."""
         cfg = self.config
+        if cfg.mqtt.enabled:
+            # Built first: an unusable CA file is a config error (exit 2, one line), found
+            # before anything is loaded or logged.
+            from edgemood.sinks.mqtt import MqttSink
+
+            self.mqtt = MqttSink(cfg.mqtt, self._on_command, __version__)
         self.model = MoodModel(Path(cfg.model.path) if cfg.model.path else DEFAULT_MODEL, cfg.model.threads)
         detect = DetectorSettings(
             scale_factor=cfg.detect.scale_factor,
@@ -88,10 +94,7 @@ class Daemon:
         identity = model_identity(self.model.path, self.model.sidecar.embedding_size)
         self.personal = load_active_head(cfg.model.personal, identity)
         log.log(logging.WARNING if self.personal.problem else logging.INFO, "%s", self.personal.note)
-        if cfg.mqtt.enabled:
-            from edgemood.sinks.mqtt import MqttSink
-
-            self.mqtt = MqttSink(cfg.mqtt, self._on_command, __version__)
+        if self.mqtt:
             self.mqtt.start()
         if cfg.mpd.enabled:
             from edgemood.sinks.mpd import MpdSink

@@ -66,7 +66,7 @@ class MoodModel:
         size = self.sidecar.input_size
         if len(inputs) != 1 or tuple(inputs[0]["shape"]) != (1, size, size, 1):
             raise ModelError(
-                f"{self.path}: input shape {[tuple(d['shape']) for d in inputs]} "
+                f"{self.path}: input shape {' and '.join('x'.join(map(str, d['shape'])) for d in inputs)} "
                 f"does not match the sidecar's {size}x{size}x1"
             )
         if inputs[0]["dtype"] != np.int8:

@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import logging
 import ssl
+import sys
 import threading
 import time
 from collections import deque
@@ -114,6 +115,7 @@ class MqttSink:
         self._connected = False
         self._stopped = False
         self._connects = 0
+        self._connect_error: str | None = None  # paho's thread only
         self._published = 0
         self._dropped = 0
         self._states: dict[str, bytes] = {}
@@ -131,6 +133,7 @@ class MqttSink:
         client.will_set(self._topics.availability, OFFLINE, qos=self._config.qos, retain=True)
         client.reconnect_delay_set(1, 30)
         client.on_connect = self._handle_connect
+        client.on_connect_fail = self._handle_connect_fail
         client.on_disconnect = self._handle_disconnect
         client.on_message = self._handle_message
         client.on_publish = self._handle_publish
@@ -249,9 +252,24 @@ class MqttSink:
                 self._send(*self._backlog.popleft())
             self._connected = True
             self._connects += 1
+            self._connect_error = None
         log.info(
             "MQTT: connected to %s:%d (%d leftover(s) re-sent)", self._config.host, self._config.port, len(leftovers)
         )
+
+    def _handle_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        # paho retries quietly and passes no reason, but calls this from inside its
+        # ``except OSError``, so the exception being handled is the reason. Without this
+        # line a wrong CA or host would look like a daemon that simply never connects.
+        reason = str(sys.exc_info()[1] or "unknown error")
+        if reason != self._connect_error:
+            self._connect_error = reason
+            log.warning(
+                "MQTT: cannot connect to %s:%d: %s; retrying in the background",
+                self._config.host,
+                self._config.port,
+                reason,
+            )
 
     def _handle_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any

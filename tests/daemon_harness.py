@@ -139,10 +139,12 @@ class DaemonProcess:
     def __enter__(self) -> "DaemonProcess":
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, exc_type: object, *exc_info: object) -> None:
         if self.alive():
             self.process.kill()
             self.process.wait()
+        if exc_type is not None:  # pytest shows this output with the failure
+            print(f"--- end of the daemon's log ({self.log_path}) ---\n{self.log()[-4000:]}")
 
 
 class NotifySocket:

@@ -122,14 +122,21 @@ class Daemon:
     def run(self) -> int:
         """Open, loop until stopped, close; returns the exit code."""
         self.open()
-        # READY once the model is loaded and the camera has been tried: the first
-        # sample is taken now (a camera that fails is retried and reported, the
-        # service is up either way)
-        self.step()
-        self.notifier.ready()
-        self._publish_state()
-        if self.mqtt:
-            self.mqtt.publish_enabled(self.enabled)
+        try:
+            # READY once the model is loaded and the camera has been tried: the
+            # first sample is taken now (a failing camera is retried and
+            # reported; the service is up either way)
+            self.step()
+            self.notifier.ready()
+            self._publish_state()
+            if self.mqtt:
+                self.mqtt.publish_enabled(self.enabled)
+            self._loop()
+        finally:
+            self.close()
+        return 0
+
+    def _loop(self) -> None:
         interval = self.config.camera.interval_s
         stats_every = self.config.mqtt.stats_interval_s
         # Wake at least this often, whatever interval_s is, so a long sampling
@@ -137,28 +144,24 @@ class Daemon:
         ping_every = min(self.notifier.watchdog_interval() or STATUS_EVERY_S, STATUS_EVERY_S)
         last_status = last_stats = time.monotonic()
         next_tick = last_status + interval
-        try:
-            while not self.stop_event.is_set():
-                self._drain_commands()
-                now = time.monotonic()
-                if now >= next_tick:
-                    if self.enabled:
-                        self.step()
-                    # fell behind (slow frame)? don't burst to catch up
-                    next_tick = max(next_tick + interval, time.monotonic())
-                self.notifier.watchdog()
-                now = time.monotonic()
-                if now - last_status >= STATUS_EVERY_S:
-                    self.notifier.status(self._status_line())
-                    last_status = now
-                if now - last_stats >= stats_every:
-                    self._publish_stats()
-                    last_stats = now
-                self._wake.wait(max(0.0, min(next_tick - now, ping_every)))
-                self._wake.clear()
-        finally:
-            self.close()
-        return 0
+        while not self.stop_event.is_set():
+            self._drain_commands()
+            now = time.monotonic()
+            if now >= next_tick:
+                if self.enabled:
+                    self.step()
+                # fell behind (slow frame)? don't burst to catch up
+                next_tick = max(next_tick + interval, time.monotonic())
+            self.notifier.watchdog()
+            now = time.monotonic()
+            if now - last_status >= STATUS_EVERY_S:
+                self.notifier.status(self._status_line())
+                last_status = now
+            if now - last_stats >= stats_every:
+                self._publish_stats()
+                last_stats = now
+            self._wake.wait(max(0.0, min(next_tick - now, ping_every)))
+            self._wake.clear()
 
     def request_stop(self) -> None:
         """End the loop at its next wake-up (signal handlers, tests)."""

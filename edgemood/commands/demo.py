@@ -101,7 +101,13 @@ def run(args: argparse.Namespace) -> int:
         if args.source:
             source, loop, seconds = args.source, True, args.seconds
         else:
-            write_replay(workdir / "frames")
+            try:
+                write_replay(workdir / "frames")
+            except ImportError:
+                raise EdgemoodError(
+                    "the demo's replay photos come from scikit-image: pip install scikit-image "
+                    "(or pass --source with your own camera, video or folder)"
+                ) from None
             source, loop = f"dir:{workdir / 'frames'}", False
             seconds = args.seconds or sum(s.frames for s in DEMO_SCENES) * args.interval + 4
         try:

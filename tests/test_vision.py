@@ -167,3 +167,19 @@ def test_policies_for_several_faces(model, astronaut_bgr):
     assert results["all"].seen == 2 and len(results["all"].faces) == 2
     assert len(results["largest"].faces) == 1
     assert results["skip"].faces == [] and results["skip"].seen == 2
+
+
+def test_tracking_picks_up_a_larger_face_at_the_next_recheck(astronaut_bgr):
+    gray = to_gray(astronaut_bgr)
+    head = gray[20:330, 110:350]
+    canvas = np.full((480, 640), 90, np.uint8)
+    small = cv2.resize(head, None, fx=0.5, fy=0.5)
+    canvas[20 : 20 + small.shape[0], 20 : 20 + small.shape[1]] = small
+    settings = DetectorSettings(full_scan_every=4)
+    detector = FaceDetector(settings)
+    first = detector.detect(canvas)
+    assert len(first) == 1 and first[0].x < 200
+    big = cv2.resize(head, None, fx=1.2, fy=1.2)
+    canvas[80 : 80 + big.shape[0], 330 : 330 + big.shape[1]] = big[:, : 640 - 330]
+    widths = [detector.detect(canvas)[0].w for _ in range(settings.full_scan_every + 1)]
+    assert widths[-1] > 1.5 * first[0].w  # the newcomer, not the tracked small face

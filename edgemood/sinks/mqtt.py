@@ -48,7 +48,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edgemood.config import MqttConfig, read_secret
 from edgemood.debounce import MoodChange, MoodState
-from edgemood.errors import EdgemoodError, UsageError
+from edgemood.errors import UsageError
 from edgemood.mqtt_topics import (
     OFFLINE,
     ONLINE,

@@ -37,6 +37,8 @@ log = logging.getLogger("edgemood.daemon")
 
 #: STATUS= and the stats window are refreshed at most this often (s).
 STATUS_EVERY_S = 1.0
+#: A camera sending unusable frames is logged at most this often (s).
+REJECT_LOG_EVERY_S = 60.0
 
 
 class Daemon:
@@ -54,6 +56,8 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self.stop_event = threading.Event()
         self._wake = threading.Event()  # set by commands and stop requests
+        self.rejected_frames = 0
+        self._last_reject_log = -REJECT_LOG_EVERY_S
         self.enabled = True
         self.commands: queue.Queue[Command] = queue.Queue()
         self.stats = StatsCollector()
@@ -187,7 +191,7 @@ class Daemon:
             return None
         analysis = self.analyzer.analyze(frame)
         if analysis.error:
-            log.warning("frame rejected: %s", analysis.error)
+            self._reject(analysis.error)
             return analysis
         self.stats.record(len(analysis.faces), analysis.timings)
         face = analysis.faces[0] if analysis.faces else None
@@ -239,6 +243,14 @@ class Daemon:
                 log.info("mood %s by MQTT command", command.value or "released to automatic")
                 self._apply(self.debouncer.force(command.value, self.clock()))  # type: ignore[arg-type]
 
+    def _reject(self, error: str) -> None:
+        """Count an unusable frame; log the first and then one summary a minute, not one per frame."""
+        self.rejected_frames += 1
+        now = time.monotonic()
+        if now - self._last_reject_log >= REJECT_LOG_EVERY_S:
+            log.warning("frame rejected: %s (%d unusable frames so far)", error, self.rejected_frames)
+            self._last_reject_log = now
+
     def _report(self, message: str) -> None:
         """A sink's runtime problem, for MQTT users too (the sink has logged it already)."""
         if self.mqtt:
@@ -248,6 +260,7 @@ class Daemon:
         """Stats payload: pipeline counters plus the health of source and sinks."""
         data = self.stats.snapshot()
         data["enabled"] = self.enabled
+        data["rejected_frames"] = self.rejected_frames
         data["model"] = self.model.path.name if self.model else None
         if self.personal:
             data["personal"] = self.personal.stats()

@@ -51,6 +51,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from edgemood.stats import process_cpu_seconds, process_status_kib
+
 REPO = Path(__file__).resolve().parents[1]
 #: The team's datasets live beside the repository, never at a fixed path.
 DEFAULT_DATA = REPO.parent / "shared" / "datasets"
@@ -433,29 +435,6 @@ def percentiles_ms(values: Sequence[float]) -> tuple[float, float]:
 # -- processes: cold start, peak RSS, daemon CPU ---------------------------------------
 
 
-def proc_status_kb(pid: int, key: str) -> int | None:
-    """A ``kB`` field of ``/proc/<pid>/status`` (e.g. VmHWM, the peak RSS), or None."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User plus system CPU time of a process from ``/proc/<pid>/stat``, or None."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    # after the command name: state is field 3, utime and stime are fields 14 and 15
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def cold_start_child(kind: str, image_path: str, model: Path | None, peer_model: Path | None) -> int:
     """In a fresh process: build one pipeline, classify one frame, report; the parent times it."""
     cv2.setNumThreads(1)
@@ -467,7 +446,7 @@ def cold_start_child(kind: str, image_path: str, model: Path | None, peer_model:
     else:
         pipeline = FerPackage()
     result = pipeline(frame)
-    print(f"classified {result.label} {proc_status_kb(os.getpid(), 'VmHWM')}", flush=True)
+    print(f"classified {result.label} {process_status_kib(os.getpid(), 'VmHWM')}", flush=True)
     return 0
 
 
@@ -537,10 +516,10 @@ def daemon_load(frames_dir: Path, interval: float, seconds: float, model: Path |
             if daemon.poll() is not None:
                 raise RuntimeError("edgemood run did not start:\n" + "\n".join(log[-10:]))
             time.sleep(max(1.0, 3 * interval))
-            wall0, cpu0 = time.monotonic(), cpu_seconds(daemon.pid)
+            wall0, cpu0 = time.monotonic(), process_cpu_seconds(daemon.pid)
             time.sleep(seconds)
-            wall1, cpu1 = time.monotonic(), cpu_seconds(daemon.pid)
-            rss = proc_status_kb(daemon.pid, "VmHWM")
+            wall1, cpu1 = time.monotonic(), process_cpu_seconds(daemon.pid)
+            rss = process_status_kib(daemon.pid, "VmHWM")
             if daemon.poll() is not None or cpu0 is None or cpu1 is None:
                 raise RuntimeError("edgemood run stopped while measured:\n" + "\n".join(log[-10:]))
         finally:

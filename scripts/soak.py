@@ -35,11 +35,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from daemon_harness import DaemonProcess, cpu_seconds, daemon_config, fd_count, rss_kib, thread_count  # noqa: E402
+from daemon_harness import DaemonProcess, daemon_config, fd_count, thread_count  # noqa: E402
 
 from edgemood.demo_frames import Scene, write_replay  # noqa: E402
 from edgemood.mqtt_topics import Topics  # noqa: E402
 from edgemood.services import LocalService, ServiceError  # noqa: E402
+from edgemood.stats import process_cpu_seconds, process_status_kib  # noqa: E402
 
 #: Happy, absent, then whatever the LFW faces read as: moods that map to different playlists.
 SCENES = (Scene("astronaut", 10), Scene("nobody", 10), Scene("lfw", 10))
@@ -115,14 +116,14 @@ def soak(args: argparse.Namespace, workdir: Path) -> list[Sample]:
         daemon.wait_for(lambda log: " -> " in log, "a first mood", timeout=60)
         samples: list[Sample] = []
         started = time.monotonic()
-        last_t, last_cpu = started, cpu_seconds(daemon.pid)
+        last_t, last_cpu = started, process_cpu_seconds(daemon.pid)
         end = started + args.minutes * 60
         while True:
-            now, cpu = time.monotonic(), cpu_seconds(daemon.pid)
+            now, cpu = time.monotonic(), process_cpu_seconds(daemon.pid)
             samples.append(
                 Sample(
                     t=now - started,
-                    rss_mib=rss_kib(daemon.pid) / 1024,
+                    rss_mib=process_status_kib(daemon.pid, "VmRSS") / 1024,
                     fds=fd_count(daemon.pid),
                     threads=thread_count(daemon.pid),
                     cpu_percent=100 * (cpu - last_cpu) / (now - last_t) if samples else None,

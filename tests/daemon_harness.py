@@ -24,6 +24,7 @@ from pathlib import Path
 from edgemood.config import CameraConfig, Config, ModelConfig, MoodConfig, MpdConfig, MqttConfig, config_to_toml
 from edgemood.demo_frames import Scene
 from edgemood.services import LocalService
+from edgemood.stats import process_cpu_seconds
 
 #: A smiling face, then nobody: with ``FAST_MOOD`` at 0.1 s per frame the mood
 #: alternates happy/absent about once a second, which gives outages something to lose.
@@ -196,25 +197,11 @@ class NotifySocket:
 # -- /proc probes ------------------------------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time the process has used (``/proc/<pid>/stat`` utime + stime)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def cpu_share(pid: int, seconds: float) -> float:
     """Fraction of one core the process used over the next ``seconds``."""
-    started, cpu = time.monotonic(), cpu_seconds(pid)
+    started, cpu = time.monotonic(), process_cpu_seconds(pid)
     time.sleep(seconds)
-    return (cpu_seconds(pid) - cpu) / (time.monotonic() - started)
-
-
-def rss_kib(pid: int) -> int:
-    """Resident set size (``VmRSS`` in ``/proc/<pid>/status``), KiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise ValueError(f"no VmRSS for pid {pid}")
+    return (process_cpu_seconds(pid) - cpu) / (time.monotonic() - started)
 
 
 def fd_count(pid: int) -> int:
@@ -266,10 +253,3 @@ def listening_sockets(pid: int) -> list[str]:
     return found
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 20.0, every: float = 0.2) -> None:
-    """Poll ``condition`` (something outside the daemon, like MPD's state) until it holds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(every)

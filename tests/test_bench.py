@@ -13,6 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
+from edgemood.stats import process_cpu_seconds, process_status_kib
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
 LAST_LINE = re.compile(r"^pipeline speed-up vs peer: (\d+\.\dx|n/a \(no peer: .+\))$")
 
@@ -106,10 +108,10 @@ def test_percentiles_are_in_milliseconds(bench):
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 def test_process_readings_from_proc(bench):
     times = os.times()
-    assert bench.cpu_seconds(os.getpid()) == pytest.approx(times.user + times.system, abs=0.05)
-    assert bench.proc_status_kb(os.getpid(), "VmHWM") > 10_000
-    assert bench.proc_status_kb(os.getpid(), "NoSuchField") is None
-    assert bench.cpu_seconds(2**22 + 1) is None  # above Linux's pid_max: no such process
+    assert process_cpu_seconds(os.getpid()) == pytest.approx(times.user + times.system, abs=0.05)
+    assert process_status_kib(os.getpid(), "VmHWM") > 10_000
+    assert process_status_kib(os.getpid(), "NoSuchField") is None
+    assert process_cpu_seconds(2**22 + 1) is None  # above Linux's pid_max: no such process
 
 
 def test_goals_are_checked_against_their_thresholds(bench):

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from mpd import CommandError, MPDClient
@@ -17,22 +17,9 @@ from mpd import ConnectionError as MpdConnectionError
 import edgemood.sinks.mpd as mpd_sink
 from edgemood.config import MpdConfig
 from edgemood.services import LocalService, free_port
+from polling import wait_until
+
 from edgemood.sinks.mpd import MpdSink, QueueMark, backoff_delays, manual_change, plan_switch
-
-T = TypeVar("T")
-
-
-def wait_until(predicate: Callable[[], T], timeout: float = 5.0, what: str = "condition") -> T:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout} s")
-        time.sleep(0.05)
-
 
 # -- pure rules ------------------------------------------------------------------------
 

@@ -8,7 +8,6 @@ import logging
 import queue
 import shutil
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from polling import wait_until
 
 from edgemood.classes import CLASSES
 from edgemood.config import MqttConfig
@@ -281,14 +281,6 @@ def outage(harness: Harness, broker: LocalService, mqtt_messages: Callable[..., 
     assert moods == ["surprise"]  # the latest state only, never a stale one
     stats = sink.stats()
     assert (stats["connected"], stats["reconnects"], stats["dropped"], stats["queued"]) == (True, 1, 0, 0)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll a sink's own counters (no broker-side signal exists for them)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.02)
 
 
 def test_password_login_and_no_password_in_logs(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

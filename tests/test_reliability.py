@@ -26,9 +26,9 @@ from daemon_harness import (
     NotifySocket,
     cpu_share,
     daemon_config,
-    wait_until,
 )
 from mpd import MPDClient, MPDError
+from polling import wait_until
 from test_config import BROKEN_FILES
 
 from edgemood import cli

@@ -8,7 +8,7 @@ the train/serve skew is checked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import cv2
@@ -32,7 +32,6 @@ class Report:
 
     confusion: np.ndarray
     detected: int | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -81,7 +80,7 @@ class Report:
         }
         if self.detected is not None:
             data["detected"] = self.detected
-        return {**data, **self.extra}
+        return data
 
     def table(self) -> str:
         """Per-class table for a terminal."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         "macro_recall": round(report.macro_recall, 4),
         "bytes": args.out.stat().st_size,
     }
-    sidecar_path(args.out).write_text(Sidecar(**{**sidecar.__dict__, "metrics": metrics}).to_json())
+    sidecar_path(args.out).write_text(replace(sidecar, metrics=metrics).to_json())
     print(report.table())
     print(f"float accuracy {float_acc:.4f}, int8 accuracy {report.accuracy:.4f}, {metrics['bytes']} bytes -> {args.out}")
     return 0

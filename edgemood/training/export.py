@@ -9,7 +9,7 @@ activation ranges. The input quantisation is pinned to scale 1, zero point
 from __future__ import annotations
 
 import tempfile
-from dataclasses import asdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -99,16 +99,13 @@ def export(
     model = inference_model(checkpoint, flip_tta)
     embedding_size = int(model.outputs[1].shape[-1])
     tflite = convert_int8(model, representative)
-    sidecar = Sidecar(
-        **{
-            **asdict(sidecar),
-            "crop": sidecar.crop,
-            "classes": CLASSES,
-            "input_size": representative.shape[1],
-            "embedding_size": embedding_size,
-            "outputs": output_indices(tflite, embedding_size),
-            "training": {**sidecar.training, "flip_tta": flip_tta},
-        }
+    sidecar = replace(
+        sidecar,
+        classes=CLASSES,
+        input_size=representative.shape[1],
+        embedding_size=embedding_size,
+        outputs=output_indices(tflite, embedding_size),
+        training={**sidecar.training, "flip_tta": flip_tta},
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(tflite)

@@ -204,7 +204,7 @@ def _one_of(*choices: str) -> _Rule:
 
 
 def _is_source(value: str) -> bool:
-    from edgemood.sources import parse_source  # one parser for config and sources
+    from edgemood.source_spec import parse_source  # one parser for config and sources; no OpenCV
 
     try:
         parse_source(value)
@@ -223,24 +223,53 @@ def _topic(allow_slash: bool) -> _Rule:
     return _Rule(ok, f"must be a non-empty MQTT topic {what}")
 
 
-_NON_EMPTY = _Rule(bool, "must be a non-empty string")
+_NON_EMPTY = _Rule(lambda v: bool(v.strip()), "must be a non-empty string (not only spaces)")
 _READABLE = _Rule(
     lambda v: not v or (os.path.isfile(v) and os.access(v, os.R_OK)), 'must be a readable file ("" for none)'
 )
 _TOPIC = _topic(allow_slash=True)
 
 
-def _is_text_file(path: str) -> bool:
-    """Readable and UTF-8, checked now: the daemon reads a password only when it connects,
-    long after a config error could still be reported as one."""
+def _is_secret_file(path: str) -> bool:
+    """Readable, UTF-8 and not empty, checked now: the daemon reads a password only when
+    it connects, long after a config error could still be reported as one."""
     try:
-        Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return False
-    return True
+    return bool(text.rstrip("\r\n")) and not _has_control_chars(text.rstrip("\r\n"))
 
 
-_SECRET = _Rule(lambda v: not v or _is_text_file(v), 'must be a readable file of UTF-8 text ("" for none)')
+_SECRET = _Rule(
+    lambda v: not v or _is_secret_file(v),
+    'must be a readable file holding one line of UTF-8 text, not empty ("" for none)',
+)
+
+
+def _is_writable_folder(path: str) -> bool:
+    """A folder the daemon can create files in, or can create (its nearest existing parent).
+
+    ``os.access`` also reports a read-only mount (the unit's ``ProtectSystem=strict``),
+    and /proc or /sys are refused outright: they are never a place for pictures.
+    """
+    folder = Path(path).absolute()
+    if folder.parts[1:2] in (("proc",), ("sys",), ("dev",)):
+        return False
+    while not folder.exists():
+        if folder.parent == folder:
+            return False
+        folder = folder.parent
+    return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
+
+
+_WRITABLE_FOLDER = _Rule(
+    lambda v: not v or _is_writable_folder(v), 'must be a folder the service can write ("" for none)'
+)
+
+
+def _has_control_chars(text: str) -> bool:
+    """A control character in a value that ends up in a protocol line (MPD, MQTT, HTTP) breaks it."""
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
 
 #: "section.key" (or "section.*") -> extra check; keys absent here are only type-checked.
 _RULES: dict[str, _Rule] = {
@@ -285,6 +314,7 @@ _RULES: dict[str, _Rule] = {
     "mqtt.queue_size": _between(1, 100000),
     "mqtt.keepalive_s": _between(5, 3600),
     "log.level": _one_of("debug", "info", "warning", "error"),
+    "log.debug_frames_dir": _WRITABLE_FOLDER,
 }
 
 _NOUNS: dict[type, str] = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
@@ -338,6 +368,8 @@ def _check(section: str, key: str, value: Any, label: str) -> Any:
     rule = _RULES.get(f"{section}.{key}") or _RULES.get(f"{section}.*")
     allowed = (rule.template if rule else "must be {noun}").format(noun=_NOUNS[expected])
     converted = _convert(value, expected)
+    if isinstance(converted, str) and _has_control_chars(converted):
+        raise UsageError(f"{label} = {_render(value)}: must not contain control characters")
     if converted is None or (rule is not None and not rule.ok(converted)):  # NaN fails every range
         raise UsageError(f"{label} = {_render(value)}: {allowed}")
     return converted
@@ -357,6 +389,8 @@ def _from_file(path: Path) -> _Raw:
         raise UsageError(f"{where} is not valid TOML: not UTF-8 text") from None
     except OSError as exc:
         raise UsageError(f"{where}: cannot read: {exc.strerror or exc}") from None
+    except RecursionError:
+        raise UsageError(f"{where} is not usable: values nested too deeply") from None
     raw: _Raw = {}
     for section, table in data.items():
         if section not in SCHEMA:
@@ -379,7 +413,7 @@ def _parse_env_value(text: str, expected: type) -> Any:
         return text
     try:
         parsed = tomllib.loads(f"v = {text}")
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         return text
     return parsed["v"] if len(parsed) == 1 else text
 
@@ -409,7 +443,19 @@ def _build(raw: _Raw) -> Config:
         given = {key: _check(section, key, *raw[section, key]) for key in keys if (section, key) in raw}
         current = getattr(default, section)
         sections[section] = {**current, **given} if isinstance(current, dict) else type(current)(**given)
-    return Config(**sections)
+    config = Config(**sections)
+    _check_together(config, raw)
+    return config
+
+
+def _check_together(config: Config, raw: _Raw) -> None:
+    """Rules that span two keys; the error names the key that cannot work as given."""
+    if config.mqtt.password_file and not config.mqtt.username:
+        label = raw["mqtt", "password_file"][1]
+        raise UsageError(
+            f"{label} = {_render(config.mqtt.password_file)}: needs [mqtt] username too "
+            "(MQTT sends a password only with a user name)"
+        )
 
 
 def load_config(path: Path | None, environ: Mapping[str, str] = os.environ) -> Config:

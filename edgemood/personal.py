@@ -431,12 +431,22 @@ def default_state_dir(
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    """A reader (the daemon starting) never sees half a file."""
+    """A reader (the daemon starting) never sees half a file, and a saved file survives
+    a power cut: a Pi is often switched off at the plug, so the data and the rename are
+    flushed to the card (the file, then its folder) before this returns."""
     temporary = path.with_name(f".{path.name}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_bytes(data)
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(temporary, path)
+        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
     except OSError as exc:
         raise EdgemoodError(f"cannot write {path}: {exc.strerror or exc} (choose the state directory with --state-dir)") from None
 

@@ -16,7 +16,6 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from contextlib import suppress
 from typing import Any, Callable, Protocol
-from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
@@ -26,13 +25,18 @@ from edgemood.vision.frame import FrameError, read_image
 
 log = logging.getLogger(__name__)
 
-PICAMERA2, V4L2, FILE, STREAM, DIR, GLOB = "picamera2", "v4l2", "file", "stream", "dir", "glob"
-ALLOWED_FORMS = (
-    "picamera2, v4l2:/dev/videoN or v4l2:N, file:VIDEO, dir:FOLDER, "
-    "a glob pattern such as frames/*.png, rtsp://... or http(s)://..."
+from edgemood.source_spec import (  # noqa: F401  (re-exported: the parser's one home is source_spec)
+    ALLOWED_FORMS,
+    DIR,
+    FILE,
+    GLOB,
+    PICAMERA2,
+    STREAM,
+    V4L2,
+    display_name,
+    parse_source,
 )
-_STREAM_SCHEMES = ("rtsp://", "http://", "https://")
-_GLOB_CHARS = frozenset("*?[")
+
 #: What ``dir:`` picks up; other files in the folder are not frames.
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm", ".pnm", ".tif", ".tiff", ".webp"})
 #: The ISP needs a main stream; the lores stream we sample may not exceed it.
@@ -65,32 +69,6 @@ class FrameSource(Protocol):
         """Release the device or file; safe to call twice."""
 
 
-def parse_source(spec: str) -> tuple[str, str]:
-    """Split a ``[camera] source`` value into (kind, target), or say what is allowed.
-
-    Kept free of I/O so the config loader can validate the value up front.
-    """
-    if not isinstance(spec, str) or not spec.strip():
-        raise ValueError(f"camera source {spec!r} is empty; use {ALLOWED_FORMS}")
-    spec = spec.strip()
-    if spec == PICAMERA2:
-        return PICAMERA2, ""
-    if spec.lower().startswith(_STREAM_SCHEMES):
-        return STREAM, spec
-    scheme, colon, target = spec.partition(":")
-    if colon and scheme in (V4L2, FILE, DIR):
-        if not target:
-            raise ValueError(f"camera source {spec!r} names no {'device' if scheme == V4L2 else 'path'}")
-        if scheme == V4L2 and not (target.isdigit() or target.startswith("/dev/")):
-            raise ValueError(f"camera source {spec!r}: use v4l2:/dev/videoN or v4l2:N")
-        if scheme == DIR and _GLOB_CHARS & set(target):
-            return GLOB, target
-        return scheme, target
-    if _GLOB_CHARS & set(spec):
-        return GLOB, spec
-    raise ValueError(f"camera source {spec!r} is not supported; use {ALLOWED_FORMS}")
-
-
 def open_source(spec: str, width: int, height: int, loop: bool = True) -> FrameSource:
     """The source a ``[camera] source`` value names, not yet opened.
 
@@ -102,7 +80,7 @@ def open_source(spec: str, width: int, height: int, loop: bool = True) -> FrameS
     kind, target = parse_source(spec)
     if width <= 0 or height <= 0:
         raise ValueError(f"camera size {width}x{height} must be positive")
-    name = _display_name(spec.strip())
+    name = display_name(spec.strip())
     if kind == PICAMERA2:
         return PiCamera2Source(width, height)
     if kind == DIR:
@@ -131,17 +109,6 @@ def open_source(spec: str, width: int, height: int, loop: bool = True) -> FrameS
 
         return CaptureSource(name, open_file, live=False, loop=loop)
     return CaptureSource(name, lambda: cv2.VideoCapture(target, cv2.CAP_FFMPEG, timeouts), live=True, loop=False)
-
-
-def _display_name(spec: str) -> str:
-    """The spec as logs may show it: a stream URL's password is masked."""
-    if not spec.lower().startswith(_STREAM_SCHEMES):
-        return spec
-    parts = urlsplit(spec)
-    if parts.password is None:
-        return spec
-    host = parts.netloc.rpartition("@")[2]
-    return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
 
 
 def _list_folder(folder: Path) -> list[Path]:

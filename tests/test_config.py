@@ -91,6 +91,18 @@ BROKEN_FILES = [
     ("[mood\n", "is not valid TOML: "),
     ("[mood]\nsmoothing = \n", "is not valid TOML: "),
     ("[mood]\nsmoothing = 0.5\nsmoothing = 0.6\n", "is not valid TOML: "),
+    # values that pass a type check but can never work
+    ("[mpd]\nhost = \"   \"\n", '[mpd] host = "   ": must be a non-empty string (not only spaces)'),
+    ("[mqtt]\nhost = \"\\t\"\n", "[mqtt] host = "),
+    ("[playlists]\nhappy = \" \"\n", '[playlists] happy = " ": must be a non-empty string'),
+    ("[playlists]\nhappy = \"up\\nbeat\"\n", "[playlists] happy = \"up\\nbeat\": must not contain control characters"),
+    ("[mqtt]\nusername = \"me\\r\\nCONNECT\"\n", "[mqtt] username = "),
+    ("[mpd]\npartition = \"a\\u0000b\"\n", "[mpd] partition = "),
+    ("[camera]\nsource = \"rtsp://cam/\\u007f\"\n", "[camera] source = "),
+    ("[log]\ndebug_frames_dir = \"/proc/edgemood\"\n", '[log] debug_frames_dir = "/proc/edgemood": must be a folder the service can write'),
+    # 500 levels of nesting: one line, not a RecursionError traceback
+    ("[mood]\nsmoothing = " + "[" * 500 + "]" * 500 + "\n", "config "),
+    ("[mood]\nsmoothing = " + "{a=" * 500 + "1" + "}" * 500 + "\n", "config "),
 ]
 
 
@@ -262,3 +274,15 @@ def test_cli_turns_a_bad_config_into_exit_2_and_one_line(tmp_path: Path) -> None
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "[mood] enter_threshold = 1.5" in lines[0], result.stderr
+
+
+def test_checking_a_config_imports_neither_opencv_nor_numpy(tmp_path: Path) -> None:
+    """A broken OpenCV must not turn a config check into a traceback: validation stays pure."""
+    path = write(tmp_path, '[camera]\nsource = "dir:frames"\n[mpd]\nhost = "music"\n')
+    code = (
+        "import sys; from pathlib import Path; from edgemood.config import load_config; "
+        f"load_config(Path({str(path)!r}), {{}}); "
+        "print(sorted(m for m in ('cv2', 'numpy') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr

@@ -385,6 +385,8 @@ def write_bytes(path: Path, data: bytes) -> str:
 
 
 NOT_UTF8 = b"\xff\xfe"
+NEWLINE = b"\n"
+SECRET = b"secret\n"
 NOT_A_CERTIFICATE = b"-----BEGIN CERTIFICATE-----\nnope\n"
 
 #: Broken inputs the config table does not reach: files that exist but hold the wrong thing.
@@ -402,6 +404,17 @@ BROKEN_FILES_BEYOND_TYPES: list[tuple[str, Callable[[Path], str], str]] = [
         "[mqtt] tls_ca",
     ),
     ("model path a folder", lambda d: f'[model]\npath = "{d}"\n', "[model] path"),
+    (
+        "empty password file",
+        lambda d: f'[mqtt]\nusername = "u"\npassword_file = "{write_bytes(d / "pw", NEWLINE)}"\n',
+        "[mqtt] password_file",
+    ),
+    (
+        "password without user name",
+        lambda d: f'[mqtt]\npassword_file = "{write_bytes(d / "pw", SECRET)}"\n',
+        "[mqtt] password_file",
+    ),
+    ("debug frames into a file", lambda d: f'[log]\ndebug_frames_dir = "{write_bytes(d / "f", b"")}"\n', "[log] debug_frames_dir"),
 ]
 
 
@@ -454,6 +467,10 @@ DAMAGED_MODELS: list[tuple[str, dict[str, Any], str]] = [
     ("outputs swapped", {"sidecar": swap_outputs}, "does not match the sidecar"),
     ("sidecar not JSON", {"sidecar": lambda d: json.dumps(d)[:-5]}, "sidecar"),
     ("sidecar of another class order", {"sidecar": lambda d: json.dumps({**d, "classes": d["classes"][::-1]})}, "'classes'"),
+    ("sidecar crop scale a word", {"sidecar": lambda d: json.dumps({**d, "crop": {**d["crop"], "scale": "big"}})}, "'crop.scale'"),
+    ("sidecar of nulls", {"sidecar": lambda d: json.dumps({**d, "crop": {"scale": None, "shift_y": None}})}, "'crop.scale'"),
+    ("sidecar metrics not a table", {"sidecar": lambda d: json.dumps({**d, "metrics": None})}, "'metrics'"),
+    ("sidecar nested deeply", {"sidecar": lambda d: '{"crop": ' + "[" * 100000 + "]" * 100000 + "}"}, "nested too deeply"),
 ]
 
 

@@ -77,6 +77,8 @@ def load_sidecar(path: Path) -> Sidecar:
         raise ModelError(f"model sidecar {path} is missing") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelError(f"model sidecar {path} is unreadable: {exc}") from None
+    except RecursionError:
+        raise ModelError(f"model sidecar {path} is unreadable: values nested too deeply") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ModelError(f"{path}: 'format' must be {FORMAT!r}")
     classes = tuple(_require(data, "classes", list, path))
@@ -85,11 +87,7 @@ def load_sidecar(path: Path) -> Sidecar:
     size = _require(data, "input_size", int, path)
     if not 16 <= size <= 256:
         raise ModelError(f"{path}: 'input_size' must be 16..256, got {size}")
-    crop_data = _require(data, "crop", dict, path)
-    try:
-        crop = CropGeometry(**crop_data)
-    except TypeError as exc:
-        raise ModelError(f"{path}: 'crop' is malformed: {exc}") from None
+    crop = _crop(_require(data, "crop", dict, path), path)
     if not 0.5 <= crop.scale <= 2.0 or not -0.5 <= crop.shift_y <= 0.5:
         raise ModelError(f"{path}: 'crop' scale must be 0.5..2 and shift_y -0.5..0.5")
     outputs = _require(data, "outputs", dict, path)
@@ -103,6 +101,23 @@ def load_sidecar(path: Path) -> Sidecar:
         crop=crop,
         outputs=outputs,
         embedding_size=_require(data, "embedding_size", int, path),
-        metrics=data.get("metrics", {}),
-        training=data.get("training", {}),
+        metrics=_require({"metrics": data.get("metrics", {})}, "metrics", dict, path),
+        training=_require({"training": data.get("training", {})}, "training", dict, path),
     )
+
+
+def _crop(data: dict[str, Any], path: Path) -> CropGeometry:
+    """The crop geometry with each field's type checked (a string or null is a damaged file)."""
+    unknown = set(data) - set(CropGeometry.__dataclass_fields__)
+    if unknown:
+        raise ModelError(f"{path}: 'crop' has unknown keys {sorted(unknown)}")
+    values: dict[str, Any] = {}
+    for key, kind in (("scale", (int, float)), ("shift_y", (int, float)), ("align_eyes", bool)):
+        if key not in data:
+            continue
+        value = data[key]
+        wrong_number = kind != bool and (isinstance(value, bool) or not isinstance(value, kind))
+        if wrong_number or (kind == bool and not isinstance(value, bool)):
+            raise ModelError(f"{path}: 'crop.{key}' must be {'true or false' if kind == bool else 'a number'}, got {value!r}")
+        values[key] = value
+    return CropGeometry(**values)

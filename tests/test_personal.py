@@ -291,3 +291,22 @@ def test_active_head_says_what_it_uses_and_why(tmp_path):
     foreign = load_active_head(True, ModelIdentity("new.tflite", "ef" * 32, E), tmp_path)
     assert foreign.head is None and foreign.problem and "fitted on model" in foreign.note
     assert ActiveHead(None, "n").apply(base, np.zeros(E)) is base
+
+
+def test_saving_a_head_flushes_the_file_and_its_folder_before_returning(tmp_path, monkeypatch):
+    """A Pi loses power at the plug: the head and the rename must be on the card, not in a cache."""
+    import os
+    import stat
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        mode = os.fstat(fd).st_mode
+        synced.append("folder" if stat.S_ISDIR(mode) else "file")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    HeadStore(tmp_path).save(synthetic_head(WHEN, favourite="happy"))
+    # the head, then the pointer: each file flushed before its rename, each rename flushed in its folder
+    assert synced == ["file", "folder", "file", "folder"]

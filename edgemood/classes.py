@@ -15,7 +15,8 @@ CLASSES: Final[tuple[str, ...]] = (
 )
 #: No face for a while.
 ABSENT: Final = "absent"
-#: A face is seen but no class is confident enough yet.
-UNKNOWN: Final = "unknown"
+#: A face is seen but no class is confident enough yet. Not ``unknown``: Home
+#: Assistant uses that word for "no data", and this state is data.
+UNCERTAIN: Final = "uncertain"
 #: Every value the published mood can take.
-MOODS: Final[tuple[str, ...]] = CLASSES + (ABSENT, UNKNOWN)
+MOODS: Final[tuple[str, ...]] = CLASSES + (ABSENT, UNCERTAIN)

@@ -205,7 +205,7 @@ class Daemon:
     # -- effects ----------------------------------------------------------------------
 
     def playlist_for(self, mood: str) -> str | None:
-        """The mapped playlist; absent/unknown keep whatever is playing."""
+        """The mapped playlist; absent/uncertain keep whatever is playing."""
         return self.config.playlists.get(mood) if mood in CLASSES else None
 
     def _apply(self, change: MoodChange | None) -> None:

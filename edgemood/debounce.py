@@ -12,13 +12,13 @@ Semantics (defaults from ``MoodConfig``, and why):
   misread frame is outweighed while a real change shows within seconds). Input
   probabilities are normalised to sum 1. The first face after ``absent`` (or
   at start) starts the EMA afresh from that frame.
-* **Target.** From ``unknown``/``absent`` the target is the EMA's top class if
+* **Target.** From ``uncertain``/``absent`` the target is the EMA's top class if
   it reaches ``enter_threshold`` (0.45: well above the 1/8 of an undecided
-  model, so only a dominant class counts), else ``unknown``. From a class ``c``
+  model, so only a dominant class counts), else ``uncertain``. From a class ``c``
   the target is a challenger ``k`` only when ``ema[k] >= enter_threshold`` and
   ``ema[k] >= ema[c] + hysteresis`` (0.1: two close classes don't flicker);
   ``c`` is kept while ``ema[c] >= enter_threshold - hysteresis``; otherwise the
-  target is ``unknown``.
+  target is ``uncertain``.
 * **Dwell.** A target different from the current mood must stay the target on
   every face frame for ``min_dwell_s`` (3 s: three samples at the default
   interval; a song switch should feel deliberate). The switch is emitted on
@@ -34,12 +34,12 @@ Semantics (defaults from ``MoodConfig``, and why):
   absence timer keep running but no automatic switch happens. Release
   re-evaluates at once, without dwell (the user asked for automatic mood
   now): ``absent`` if no face for ``absent_after_s``, else the top class if it
-  reaches ``enter_threshold``, else ``unknown``. Releasing when nothing is
+  reaches ``enter_threshold``, else ``uncertain``. Releasing when nothing is
   pinned does nothing, so a repeated ``auto`` cannot skip a dwell.
 * **State.** ``probabilities`` is the smoothed distribution (all 0 while there
   is none, e.g. absent); ``confidence`` is the smoothed probability of the
-  current mood when it is a class, 0 for ``absent``/``unknown``; ``since`` is
-  when the current mood was entered (``unknown`` at the constructor's ``now``).
+  current mood when it is a class, 0 for ``absent``/``uncertain``; ``since`` is
+  when the current mood was entered (``uncertain`` at the constructor's ``now``).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgemood.classes import ABSENT, CLASSES, MOODS, UNKNOWN
+from edgemood.classes import ABSENT, CLASSES, MOODS, UNCERTAIN
 from edgemood.config import MoodConfig
 
 
@@ -77,7 +77,7 @@ class MoodDebouncer:
     def __init__(self, settings: MoodConfig, now: float) -> None:
         self._settings = settings
         self._ema: np.ndarray | None = None
-        self._mood = UNKNOWN
+        self._mood = UNCERTAIN
         self._since = now
         self._last_face = now
         self._target: str | None = None
@@ -113,7 +113,7 @@ class MoodDebouncer:
         return None
 
     def force(self, mood: str | None, now: float) -> MoodChange | None:
-        """Pin ``mood`` (a class, ``absent`` or ``unknown``), or release with ``None``."""
+        """Pin ``mood`` (a class, ``absent`` or ``uncertain``), or release with ``None``."""
         if mood is not None and mood not in MOODS:
             raise ValueError(f"cannot force mood {mood!r}; expected one of {', '.join(MOODS)}")
         if mood is None and not self._forced:
@@ -131,9 +131,9 @@ class MoodDebouncer:
     def _entry_target(self) -> str:
         """Target when no class is current: the top class if confident enough."""
         if self._ema is None:
-            return UNKNOWN
+            return UNCERTAIN
         top = int(np.argmax(self._ema))
-        return CLASSES[top] if self._ema[top] >= self._settings.enter_threshold else UNKNOWN
+        return CLASSES[top] if self._ema[top] >= self._settings.enter_threshold else UNCERTAIN
 
     def _automatic_target(self) -> str:
         if self._mood not in CLASSES:
@@ -144,7 +144,7 @@ class MoodDebouncer:
         held = self._ema[CLASSES.index(self._mood)]
         if CLASSES[top] != self._mood and self._ema[top] >= threshold and self._ema[top] >= held + margin:
             return CLASSES[top]
-        return self._mood if held >= threshold - margin else UNKNOWN
+        return self._mood if held >= threshold - margin else UNCERTAIN
 
     def _switch(self, mood: str, now: float) -> MoodChange:
         previous = self._mood

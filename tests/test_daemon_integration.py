@@ -82,7 +82,7 @@ def test_moods_reach_mqtt_and_mpd_and_stop_leaves_offline(tmp_path, mosquitto, m
         moods = [json.loads(m.payload)["to"] for m in events if m.topic == f"{base}/event"]
         assert moods[:3] == ["happy", "absent", "happy"]
         first = json.loads(log.on(f"{base}/event")[0].payload)
-        assert first["playlist"] == "upbeat" and first["from"] == "unknown" and first["at"].endswith("Z")
+        assert first["playlist"] == "upbeat" and first["from"] == "uncertain" and first["at"].endswith("Z")
         state, queue = mpd_playing(mpd)
         assert state == "play" and queue and all("upbeat" in f for f in queue)
         assert log.on(f"{base}/availability")[0].payload == b"online"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgemood.classes import ABSENT, CLASSES, UNKNOWN
+from edgemood.classes import ABSENT, CLASSES, UNCERTAIN
 from edgemood.config import MoodConfig
 from edgemood.debounce import MoodDebouncer
 
@@ -39,15 +39,15 @@ HAPPY = probs(happy=0.9)
 SAD = probs(sad=0.9)
 
 
-def test_starts_unknown_at_construction_time() -> None:
+def test_starts_uncertain_at_construction_time() -> None:
     state = MoodDebouncer(MoodConfig(), now=100.0).state
-    assert (state.mood, state.since, state.confidence) == (UNKNOWN, 100.0, 0.0)
+    assert (state.mood, state.since, state.confidence) == (UNCERTAIN, 100.0, 0.0)
     assert state.probabilities == dict.fromkeys(CLASSES, 0.0)
 
 
 def test_new_mood_is_accepted_after_the_dwell_with_default_settings() -> None:
     debouncer = MoodDebouncer(MoodConfig(), now=0.0)
-    assert feed(debouncer, steady(0, 6, HAPPY)) == [(3.0, UNKNOWN, "happy")]
+    assert feed(debouncer, steady(0, 6, HAPPY)) == [(3.0, UNCERTAIN, "happy")]
     assert debouncer.state.since == 3.0
     assert debouncer.state.confidence == pytest.approx(0.9)
 
@@ -56,19 +56,19 @@ def test_smoothing_delays_a_mood_that_starts_weak() -> None:
     # EMA of happy with s=0.5 from an even start: 0.125, 0.3125, 0.40625, 0.453125 (>= 0.45 at t=3)
     debouncer = MoodDebouncer(MoodConfig(), now=0.0)
     frames = [(0.0, probs())] + steady(1, 8, probs(happy=0.5))
-    assert feed(debouncer, frames) == [(6.0, UNKNOWN, "happy")]
+    assert feed(debouncer, frames) == [(6.0, UNCERTAIN, "happy")]
 
 
 def test_a_changing_target_restarts_the_dwell() -> None:
     debouncer = MoodDebouncer(CRISP, now=0.0)
     frames = steady(0, 2, HAPPY) + [(2.0, SAD)] + steady(3, 8, HAPPY)
-    assert feed(debouncer, frames) == [(6.0, UNKNOWN, "happy")]
+    assert feed(debouncer, frames) == [(6.0, UNCERTAIN, "happy")]
 
 
 def test_zero_dwell_switches_on_the_first_confident_frame() -> None:
     debouncer = MoodDebouncer(MoodConfig(smoothing=1.0, min_dwell_s=0.0), now=0.0)
     changes = feed(debouncer, [(0.0, probs()), (1.0, HAPPY), (2.0, SAD)])
-    assert changes == [(1.0, UNKNOWN, "happy"), (2.0, "happy", "sad")]
+    assert changes == [(1.0, UNCERTAIN, "happy"), (2.0, "happy", "sad")]
 
 
 CLOSE = [probs(happy=0.5, sad=0.45), probs(happy=0.45, sad=0.5), probs(happy=0.42, sad=0.5)]
@@ -77,51 +77,51 @@ CLOSE = [probs(happy=0.5, sad=0.45), probs(happy=0.45, sad=0.5), probs(happy=0.4
 def test_two_close_classes_do_not_flicker_even_without_dwell() -> None:
     debouncer = MoodDebouncer(MoodConfig(smoothing=1.0, min_dwell_s=0.0, hysteresis=0.1), now=0.0)
     frames = [(0.0, HAPPY)] + [(1.0 + i, CLOSE[i % 3]) for i in range(12)]
-    assert feed(debouncer, frames) == [(0.0, UNKNOWN, "happy")]
+    assert feed(debouncer, frames) == [(0.0, UNCERTAIN, "happy")]
 
 
 def test_without_hysteresis_close_classes_do_flicker() -> None:
     debouncer = MoodDebouncer(MoodConfig(smoothing=1.0, min_dwell_s=0.0, hysteresis=0.0), now=0.0)
     frames = [(0.0, HAPPY)] + [(1.0 + i, CLOSE[i % 3]) for i in range(3)]
-    assert feed(debouncer, frames) == [(0.0, UNKNOWN, "happy"), (2.0, "happy", "sad")]
+    assert feed(debouncer, frames) == [(0.0, UNCERTAIN, "happy"), (2.0, "happy", "sad")]
 
 
 def test_close_classes_with_dwell_keep_the_mood() -> None:
     debouncer = MoodDebouncer(CRISP, now=0.0)
     frames = steady(0, 4, HAPPY) + [(4.0 + i, CLOSE[i % 3]) for i in range(20)]
-    assert feed(debouncer, frames) == [(3.0, UNKNOWN, "happy")]
+    assert feed(debouncer, frames) == [(3.0, UNCERTAIN, "happy")]
 
 
 def test_a_clear_challenger_wins_after_the_dwell() -> None:
     debouncer = MoodDebouncer(CRISP, now=0.0)
     frames = steady(0, 4, HAPPY) + steady(4, 10, probs(happy=0.3, sad=0.6))
-    assert feed(debouncer, frames) == [(3.0, UNKNOWN, "happy"), (7.0, "happy", "sad")]
+    assert feed(debouncer, frames) == [(3.0, UNCERTAIN, "happy"), (7.0, "happy", "sad")]
 
 
 def test_current_mood_holds_just_below_the_enter_threshold() -> None:
     debouncer = MoodDebouncer(CRISP, now=0.0)
     frames = steady(0, 4, HAPPY) + steady(4, 20, probs(happy=0.4))
-    assert feed(debouncer, frames) == [(3.0, UNKNOWN, "happy")]
+    assert feed(debouncer, frames) == [(3.0, UNCERTAIN, "happy")]
     assert debouncer.state.confidence == pytest.approx(0.4)
 
 
-def test_unknown_after_nothing_is_confident_for_the_dwell() -> None:
+def test_uncertain_after_nothing_is_confident_for_the_dwell() -> None:
     debouncer = MoodDebouncer(CRISP, now=0.0)
     frames = steady(0, 4, HAPPY) + steady(4, 10, probs(happy=0.3))
-    assert feed(debouncer, frames) == [(3.0, UNKNOWN, "happy"), (7.0, "happy", UNKNOWN)]
+    assert feed(debouncer, frames) == [(3.0, UNCERTAIN, "happy"), (7.0, "happy", UNCERTAIN)]
     assert debouncer.state.confidence == 0.0
 
 
 def test_frames_without_a_face_neither_reset_nor_complete_the_dwell() -> None:
     debouncer = MoodDebouncer(CRISP, now=0.0)
     frames = [(0.0, HAPPY), (1.0, None), (2.0, None), (3.0, None), (3.5, None), (4.0, HAPPY)]
-    assert feed(debouncer, frames) == [(4.0, UNKNOWN, "happy")]
+    assert feed(debouncer, frames) == [(4.0, UNCERTAIN, "happy")]
 
 
 def test_absent_after_the_configured_time_without_a_face() -> None:
     debouncer = MoodDebouncer(CRISP, now=0.0)
     frames = steady(0, 6, HAPPY) + steady(6, 20, None)
-    assert feed(debouncer, frames) == [(3.0, UNKNOWN, "happy"), (15.0, "happy", ABSENT)]
+    assert feed(debouncer, frames) == [(3.0, UNCERTAIN, "happy"), (15.0, "happy", ABSENT)]
     state = debouncer.state
     assert (state.mood, state.confidence, state.since) == (ABSENT, 0.0, 15.0)
     assert state.probabilities == dict.fromkeys(CLASSES, 0.0)
@@ -129,26 +129,26 @@ def test_absent_after_the_configured_time_without_a_face() -> None:
 
 def test_absent_from_the_start_counts_from_construction() -> None:
     debouncer = MoodDebouncer(CRISP, now=5.0)
-    assert feed(debouncer, steady(5, 30, None)) == [(15.0, UNKNOWN, ABSENT)]
+    assert feed(debouncer, steady(5, 30, None)) == [(15.0, UNCERTAIN, ABSENT)]
 
 
 def test_faces_that_come_and_go_again_while_absent_emit_nothing_twice() -> None:
     debouncer = MoodDebouncer(CRISP, now=0.0)
     frames = steady(0, 12, None) + [(12.0, HAPPY)] + steady(13, 30, None)
-    assert feed(debouncer, frames) == [(10.0, UNKNOWN, ABSENT)]
+    assert feed(debouncer, frames) == [(10.0, UNCERTAIN, ABSENT)]
 
 
 def test_ema_restarts_after_absent() -> None:
     debouncer = MoodDebouncer(MoodConfig(), now=0.0)
     frames = steady(0, 5, HAPPY) + steady(5, 15, None) + [(15.0, SAD)]
-    assert feed(debouncer, frames) == [(3.0, UNKNOWN, "happy"), (14.0, "happy", ABSENT)]
+    assert feed(debouncer, frames) == [(3.0, UNCERTAIN, "happy"), (14.0, "happy", ABSENT)]
     assert debouncer.state.probabilities == pytest.approx(dict(zip(CLASSES, SAD)))
     assert feed(debouncer, steady(16, 20, SAD)) == [(18.0, ABSENT, "sad")]
 
 
 def test_force_pins_immediately_and_release_resumes_from_the_ema() -> None:
     debouncer = MoodDebouncer(CRISP, now=0.0)
-    assert feed(debouncer, steady(0, 4, HAPPY)) == [(3.0, UNKNOWN, "happy")]
+    assert feed(debouncer, steady(0, 4, HAPPY)) == [(3.0, UNCERTAIN, "happy")]
     change = debouncer.force("fear", now=4.5)
     assert change is not None and (change.previous, change.current.mood, change.at) == ("happy", "fear", 4.5)
     assert feed(debouncer, steady(5, 15, SAD)) == []
@@ -171,7 +171,7 @@ def test_repeated_release_does_not_skip_the_dwell() -> None:
     debouncer = MoodDebouncer(CRISP, now=0.0)
     feed(debouncer, [(0.0, HAPPY)])
     assert debouncer.force(None, now=0.5) is None
-    assert feed(debouncer, steady(1, 4, HAPPY)) == [(3.0, UNKNOWN, "happy")]
+    assert feed(debouncer, steady(1, 4, HAPPY)) == [(3.0, UNCERTAIN, "happy")]
 
 
 def test_absence_while_forced_shows_on_release() -> None:
@@ -182,12 +182,12 @@ def test_absence_while_forced_shows_on_release() -> None:
     assert release is not None and release.current.mood == ABSENT
 
 
-def test_release_without_confident_class_is_unknown() -> None:
+def test_release_without_confident_class_is_uncertain() -> None:
     debouncer = MoodDebouncer(CRISP, now=0.0)
     debouncer.force("sad", now=0.0)
     feed(debouncer, [(1.0, probs())])
     release = debouncer.force(None, now=2.0)
-    assert release is not None and release.current.mood == UNKNOWN
+    assert release is not None and release.current.mood == UNCERTAIN
 
 
 def test_input_is_normalised() -> None:

@@ -16,7 +16,7 @@ def test_demo_narrates_moods_mqtt_and_mpd(mosquitto, mpd):  # fixtures: skip whe
     )
     out = result.stdout
     assert result.returncode == 0, result.stderr
-    assert "unknown -> happy" in out and "MQTT edgemood/demo/event" in out
+    assert "uncertain -> happy" in out and "MQTT edgemood/demo/event" in out
     assert "MPD: [playing]" in out and "upbeat" in out
     assert "-> absent" in out
     assert "availability: offline" in out and "daemon exited with 0" in out

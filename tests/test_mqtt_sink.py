@@ -228,7 +228,7 @@ def test_events_before_the_first_connect_are_queued_and_oldest_dropped(
 ) -> None:
     sink = harness.sink(queue_size=2)
     live = mqtt_messages(sink.topics.event)
-    for i, (old, new) in enumerate([("unknown", "happy"), ("happy", "sad"), ("sad", "fear")]):
+    for i, (old, new) in enumerate([("uncertain", "happy"), ("happy", "sad"), ("sad", "fear")]):
         sink.publish_event(change(old, new, T0 + i), None)
     assert sink.stats() == {"published": 0, "dropped": 1, "connected": False, "reconnects": 0, "queued": 2}
     assert "dropped the oldest" in caplog.text

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edgemood.classes import ABSENT, CLASSES, MOODS, UNKNOWN
+from edgemood.classes import ABSENT, CLASSES, MOODS, UNCERTAIN
 from edgemood.debounce import MoodChange, MoodState
 from edgemood.mqtt_topics import (
     AUTO,
@@ -128,7 +128,7 @@ def test_every_component_has_platform_unique_id_and_required_keys(discovery: dic
 def test_discovery_wires_entities_to_the_right_topics(discovery: dict) -> None:
     c = discovery["cmps"]
     assert c["mood"]["dev_cla"] == "enum"
-    assert c["mood"]["ops"] == [*CLASSES, ABSENT, UNKNOWN]
+    assert c["mood"]["ops"] == [*CLASSES, ABSENT, UNCERTAIN]
     assert c["mood"]["stat_t"] == c["mood"]["json_attr_t"] == TOPICS.mood
     assert c["face"]["stat_t"] == TOPICS.mood
     assert c["mood_changed"]["stat_t"] == TOPICS.event
@@ -221,6 +221,7 @@ def test_set_mood_auto_releases(payload: bytes) -> None:
         (TOPICS.set_enabled, b"2", "not ON or OFF"),
         (TOPICS.set_mood, b"absent", "not one of"),
         (TOPICS.set_mood, b"unknown", "not one of"),
+        (TOPICS.set_mood, b"uncertain", "not one of"),
         (TOPICS.set_mood, b"joy", "not one of"),
         (TOPICS.set_mood, b'{"mood": "happy"}', "not one of"),
     ],

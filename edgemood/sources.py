@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import logging
 import random
+import threading
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -52,6 +53,10 @@ _READ_TIMEOUT_MS = 5_000
 
 class SourceError(EdgemoodError):
     """The frame source cannot be opened, failed, or has no frames left."""
+
+
+class SourceFinished(SourceError):
+    """A replay (``[camera] loop = false``) has shown its last frame: an end, not a failure."""
 
 
 class FrameSource(Protocol):
@@ -254,8 +259,9 @@ class CaptureSource(_Source):
                 self._open()
                 ok, frame = self._capture.read()
         if not ok or frame is None or frame.size == 0:
-            what = "stream lost or no frame" if self._live else "no more frames"
-            raise SourceError(f"{self.name}: {what}")
+            if not self._live:
+                raise SourceFinished(f"{self.name}: no more frames")
+            raise SourceError(f"{self.name}: stream lost or no frame")
         return frame
 
     def _fresh_frame(self) -> tuple[bool, np.ndarray | None]:
@@ -297,7 +303,7 @@ class ImageFilesSource(_Source):
         while self._files:
             if self._index >= len(self._files):
                 if not self._loop:
-                    raise SourceError(f"{self.name}: exhausted after the last image")
+                    raise SourceFinished(f"{self.name}: replayed its last image")
                 self._index = 0
             path = self._files[self._index]
             try:
@@ -339,9 +345,12 @@ class RetryingSource:
         self._retry_at = float("-inf")
         self.failures = 0
         self.last_error: str | None = None
+        self.finished = False
 
     def read(self) -> np.ndarray | None:
-        """A frame, or ``None`` while the source is failing or waiting to reopen."""
+        """A frame, or ``None`` while the source is failing, waiting to reopen, or finished."""
+        if self.finished:
+            return None
         if self._source is None:
             if self._clock() < self._retry_at:
                 return None
@@ -354,6 +363,11 @@ class RetryingSource:
             self._source = source
         try:
             frame = self._source.read()
+        except SourceFinished as exc:
+            log.info("%s; the source is finished (loop = false)", exc)
+            self.finished = True
+            self._release()
+            return None
         except Exception as exc:  # see above
             self._fail(str(exc))
             return None
@@ -367,8 +381,9 @@ class RetryingSource:
 
     def status(self) -> dict[str, Any]:
         """For ``doctor``, the stats message and STATUS=: is the camera delivering?"""
-        waiting = self._source is None and self.failures > 0
+        waiting = self._source is None and self.failures > 0 and not self.finished
         return {
+            "state": "finished" if self.finished else "retrying" if waiting else "ok",
             "ok": self._source is not None and self.failures == 0,
             "failures": self.failures,
             "last_error": self.last_error,
@@ -397,3 +412,71 @@ class RetryingSource:
                 source.close()
             except Exception as exc:  # a dying device may fail to close; it is dropped either way
                 log.debug("closing %s failed: %s", source.name, exc)
+
+
+class ThreadedSource:
+    """Opens and reads a source on its own thread, so a stalled one never stalls the loop.
+
+    A network stream whose server accepts the connection but never answers
+    blocks OpenCV for up to its open and read timeouts (about 10 s). Here the
+    loop asks for a frame and waits at most ``wait_s``; a read that takes
+    longer finishes in the background and its frame, the latest one, is handed
+    over at the next ask. Meanwhile the loop keeps its pace, feeds the
+    watchdog, answers commands and stops on SIGTERM in time.
+    """
+
+    def __init__(self, inner: RetryingSource, wait_s: float) -> None:
+        self._inner = inner
+        self._wait_s = wait_s
+        self._changed = threading.Condition()
+        self._wanted = False
+        self._busy = False
+        self._closed = False
+        self._frame: np.ndarray | None = None
+        self._thread = threading.Thread(target=self._serve, name="edgemood-source", daemon=True)
+        self._thread.start()
+
+    def read(self) -> np.ndarray | None:
+        """The newest frame read since the last call, waiting at most ``wait_s``; else None."""
+        with self._changed:
+            if self._frame is None and not self._busy:
+                self._wanted = True
+                self._changed.notify_all()
+            self._changed.wait_for(lambda: self._frame is not None or self._closed, self._wait_s)
+            frame, self._frame = self._frame, None
+        return frame
+
+    @property
+    def finished(self) -> bool:
+        """The inner source has shown its last frame."""
+        return self._inner.finished
+
+    def status(self) -> dict[str, Any]:
+        """The inner source's health, plus whether a read is under way right now."""
+        return {**self._inner.status(), "reading": self._busy}
+
+    def close(self) -> None:
+        """Stop the reader; a read stuck in the network is left to end on its own (daemon thread)."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+        self._thread.join(timeout=self._wait_s)
+
+    def _serve(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._wanted or self._closed)
+                if self._closed:
+                    break
+                self._wanted, self._busy = False, True
+            try:
+                frame = self._inner.read()
+            except Exception:  # RetryingSource never raises; if it ever does, say so and go on
+                log.exception("camera: reading failed unexpectedly")
+                frame = None
+            with self._changed:
+                self._busy = False
+                if frame is not None:
+                    self._frame = frame
+                self._changed.notify_all()
+        self._inner.close()

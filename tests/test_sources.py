@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import logging
+import struct
+import subprocess
 import sys
+import threading
+import time
 import types
+import zlib
 from pathlib import Path
 
 import cv2
@@ -18,9 +23,12 @@ from edgemood.sources import (
     FrameSource,
     RetryingSource,
     SourceError,
+    SourceFinished,
+    ThreadedSource,
     open_source,
     parse_source,
 )
+from polling import wait_until
 
 
 def _write_images(folder: Path, names_and_values: dict[str, int]) -> None:
@@ -102,9 +110,98 @@ def test_dir_source_without_loop_is_exhausted(tmp_path: Path) -> None:
     _write_images(tmp_path, {"1.png": 50, "2.png": 60})
     source = open_source(f"dir:{tmp_path}", 320, 240, loop=False)
     assert [_value(source.read()), _value(source.read())] == [50, 60]
-    with pytest.raises(SourceError, match="exhausted"):
+    with pytest.raises(SourceFinished, match="last image"):
         source.read()
     source.close()
+
+
+def test_a_finished_replay_is_final_not_a_failure_to_retry(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """``loop = false``: one INFO line, state ``finished``, never reopened, no WARNING."""
+    _write_images(tmp_path, {"1.png": 50})
+    clock, opened = _Clock(), []
+
+    def factory() -> FrameSource:
+        opened.append(1)
+        return open_source(f"dir:{tmp_path}", 320, 240, loop=False)
+
+    retrying = RetryingSource(factory, clock=clock)
+    caplog.set_level(logging.INFO)
+    assert _value(retrying.read()) == 50
+    for _ in range(3):
+        assert retrying.read() is None
+        clock.now += 60
+    assert opened == [1] and retrying.status()["state"] == "finished" and retrying.failures == 0
+    finished = [r for r in caplog.records if "finished" in r.getMessage()]
+    assert len(finished) == 1 and finished[0].levelno == logging.INFO
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def write_png_bomb(path: Path, side: int = 30000) -> None:
+    """A PNG of about 1 MB whose header declares side x side gray pixels, all of them present."""
+    deflate = zlib.compressobj(9)
+    row = b"\x00" * (side + 1)  # filter byte + pixels
+    with path.open("wb") as handle:
+
+        def chunk(kind: bytes, data: bytes) -> None:
+            handle.write(struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data)))
+
+        handle.write(b"\x89PNG\r\n\x1a\n")
+        chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
+        body = b"".join(deflate.compress(row * 1000) for _ in range(side // 1000)) + deflate.flush()
+        chunk(b"IDAT", body)
+        chunk(b"IEND", b"")
+
+
+def test_an_image_declaring_too_many_pixels_is_skipped_before_decoding(tmp_path: Path) -> None:
+    """Read in a fresh process, so its peak memory is this image's alone: refused from the header."""
+    _write_images(tmp_path, {"1.png": 50, "3.png": 70})
+    write_png_bomb(tmp_path / "2.png")
+    assert (tmp_path / "2.png").stat().st_size < 2_000_000
+    code = (
+        "import resource; from edgemood.sources import open_source; "
+        f"s = open_source('dir:{tmp_path}', 320, 240, loop=False); "
+        "print([int(s.read().mean()) for _ in range(2)], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    values, peak_mib = result.stdout.rsplit("]", 1)
+    assert values + "]" == "[50, 70" + "]" and int(peak_mib) < 400, result.stdout
+    assert "declares more than" in result.stderr and "2.png" in result.stderr
+
+
+class _StalledSource:
+    """Stands in for a stream whose server accepted the connection and never answers."""
+
+    name = "rtsp://stalled"
+
+    def __init__(self, release: threading.Event, frames: list[np.ndarray]) -> None:
+        self.release, self.frames = release, frames
+
+    def open(self) -> None:
+        self.release.wait(30)
+
+    def read(self) -> np.ndarray:
+        return self.frames.pop(0)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_threaded_source_never_keeps_the_caller_waiting_and_hands_over_the_latest_frame() -> None:
+    release = threading.Event()
+    frame = np.full((240, 320), 90, np.uint8)
+    threaded = ThreadedSource(RetryingSource(lambda: _StalledSource(release, [frame, frame])), wait_s=0.05)
+    try:
+        started = time.monotonic()
+        assert [threaded.read() for _ in range(5)] == [None] * 5
+        assert time.monotonic() - started < 2.0 and threaded.status()["reading"]
+        release.set()  # the server answers at last: the frame read meanwhile is handed over
+        wait_until(lambda: threaded.read() is not None, "the frame once the stream answers")
+    finally:
+        started = time.monotonic()
+        threaded.close()
+        assert time.monotonic() - started < 1.0
+
 
 
 def test_dir_source_skips_a_corrupt_image_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -144,7 +241,7 @@ def test_glob_source_matches_only_the_pattern(tmp_path: Path) -> None:
     _write_images(tmp_path, {"face_2.png": 20, "face_1.png": 10, "other.png": 99})
     source = open_source(str(tmp_path / "face_*.png"), 320, 240, loop=False)
     assert [_value(source.read()), _value(source.read())] == [10, 20]
-    with pytest.raises(SourceError, match="exhausted"):
+    with pytest.raises(SourceFinished, match="last image"):
         source.read()
 
 
@@ -360,7 +457,7 @@ def test_retrying_source_passes_frames_through() -> None:
     retrying, _, calls = _retrying([])
     assert retrying.read() is not None and retrying.read() is not None
     assert calls == ["open"]
-    assert retrying.status() == {"ok": True, "failures": 0, "last_error": None, "retry_in_s": None}
+    assert retrying.status() == {"state": "ok", "ok": True, "failures": 0, "last_error": None, "retry_in_s": None}
 
 
 def test_retrying_source_backs_off_exponentially_with_jitter() -> None:

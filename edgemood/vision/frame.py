@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import cv2
 
+from edgemood import MAX_IMAGE_PIXELS
+
 #: Larger frames are refused: 8K is far beyond any camera the daemon samples.
 MAX_SIDE = 8192
 
@@ -45,7 +47,10 @@ def read_image(path: str) -> np.ndarray:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
         raise FrameError(f"{path}: {exc.strerror or exc}") from None
-    image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
+    except cv2.error:  # refused from its header: more pixels than MAX_IMAGE_PIXELS
+        raise FrameError(f"{path}: declares more than {MAX_IMAGE_PIXELS} pixels; not decoded") from None
     if image is None:
         raise FrameError(f"{path}: not a readable image")
     return to_gray(image)

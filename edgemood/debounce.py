@@ -54,12 +54,14 @@ from edgemood.config import MoodConfig
 
 @dataclass(frozen=True)
 class MoodState:
-    """The published mood; ``since`` = epoch seconds of entering it."""
+    """The published mood; ``since`` = when it was entered, in the caller's clock (the daemon
+    passes monotonic seconds and dates payloads itself); ``forced``: pinned by ``force``."""
 
     mood: str
     confidence: float
     probabilities: dict[str, float]
     since: float
+    forced: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ class MoodDebouncer:
         """The current mood with the latest smoothed probabilities."""
         ema = self._ema if self._ema is not None else np.zeros(len(CLASSES))
         confidence = float(ema[CLASSES.index(self._mood)]) if self._mood in CLASSES else 0.0
-        return MoodState(self._mood, confidence, dict(zip(CLASSES, map(float, ema))), self._since)
+        return MoodState(self._mood, confidence, dict(zip(CLASSES, map(float, ema))), self._since, self._forced)
 
     def update(self, now: float, probabilities: np.ndarray | None) -> MoodChange | None:
         """Account for one frame; return the change it causes, if any."""

@@ -8,19 +8,26 @@ Layout under ``<base_topic>/<device_id>/``:
 
 =============== ======== =====================================================
 ``availability`` retained ``online`` / ``offline`` (also the last will)
-``mood``         retained JSON: mood, confidence, probabilities, since, playlist
-``event``        no       JSON on every debounced change: from, to, confidence, at, playlist
+``mood``         retained JSON: mood, source, confidence, probabilities, since, playlist
+``event``        no       JSON on every debounced change: from, to, source, confidence, at, playlist
+``faces``        retained the number of faces in the latest frame, published when it changes
 ``stats``        retained JSON: whatever the daemon measures; HA reads ``fps``, ``latency_ms.pipeline``
 ``enabled``      retained ``ON`` / ``OFF``: echo of the detection switch
+``override``     retained ``auto`` or the forced class: state of the mood-override select
 ``error``        no       JSON: error, topic, at; rejected commands and runtime problems
 ``set/enabled``  command  ``ON`` / ``OFF`` (also true/false/1/0), any case
 ``set/mood``     command  a class name to force a mood, ``auto`` to release
 =============== ======== =====================================================
+
+A forced mood (``source: "override"``) is a person's decision, not a
+measurement: its payloads carry ``confidence: null`` and no probabilities, so
+nothing reads the camera's last (by then stale) estimate as the reason for it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,6 +46,9 @@ OFF: Final = "OFF"
 AUTO: Final = "auto"
 #: Longest command payload accepted; anything longer is not a command a person typed.
 MAX_COMMAND_BYTES: Final = 256
+#: ``source`` of a mood the camera decided, and of one a person forced.
+SOURCE_CAMERA: Final = "camera"
+SOURCE_OVERRIDE: Final = "override"
 #: Keys of the stats JSON that the Home Assistant diagnostic sensors read.
 STATS_FPS: Final = "fps"
 STATS_LATENCY_MS: Final = "latency_ms"
@@ -87,8 +97,16 @@ class Topics:
         return self._under("stats")
 
     @property
+    def faces(self) -> str:
+        return self._under("faces")
+
+    @property
     def enabled(self) -> str:
         return self._under("enabled")
+
+    @property
+    def override(self) -> str:
+        return self._under("override")
 
     @property
     def error(self) -> str:
@@ -118,31 +136,42 @@ def ha_status_topic(prefix: str) -> str:
     return f"{prefix}/status"
 
 
+def entity_slug(text: str) -> str:
+    """``text`` as Home Assistant slugifies an object id: lower case, runs of anything else as one ``_``."""
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
 def discovery_payload(
     topics: Topics, device_id: str, version: str, qos: int = 1, support_url: str | None = None
 ) -> dict[str, Any]:
     """Home Assistant device-based discovery: one device, all its entities in ``cmps``.
 
     Keys use Home Assistant's documented abbreviations (``p`` platform,
-    ``stat_t`` state topic, ...). Availability and QoS sit at the root, where
-    device discovery shares them with every component.
+    ``stat_t`` state topic, ...). Availability sits at the root, which device
+    discovery shares with every component; ``qos`` does not (Home Assistant
+    copies only availability, state and command topics from the root), so each
+    component carries it.
+
+    Unique ids start with ``edgemood_`` so that a host-name device id cannot
+    collide with another integration's ids. Entity ids are suggested twice,
+    for every Home Assistant in use: ``default_entity_id`` (``sensor.x``, read
+    since 2025.10; older versions drop unknown keys from a discovered entity)
+    and ``object_id`` (``x``, read until 2026.3; from 2026.4 it is dropped the
+    same way, and while both are present 2025.10+ uses ``default_entity_id``
+    without a deprecation warning). Both give the ids the ``deploy/homeassistant``
+    examples use, e.g. ``sensor.edgemood_livingroom_mood``.
     """
-
-    def unique(name: str) -> str:
-        return f"{device_id}_{name}"
-
     origin: dict[str, Any] = {"name": "edgemood", "sw": version}
     if support_url:
         origin["url"] = support_url
     event_template = (
-        "{{ {'event_type': value_json.to, 'from': value_json['from'], "
+        "{{ {'event_type': value_json.to, 'from': value_json['from'], 'source': value_json.get('source'), "
         "'confidence': value_json.confidence, 'playlist': value_json.playlist} | tojson }}"
     )
     components: dict[str, dict[str, Any]] = {
         "mood": {
             "p": "sensor",
             "name": "Mood",
-            "uniq_id": unique("mood"),
             "dev_cla": "enum",
             "ops": list(MOODS),
             "stat_t": topics.mood,
@@ -153,17 +182,22 @@ def discovery_payload(
         "face": {
             "p": "binary_sensor",
             "name": "Face present",
-            "uniq_id": unique("face"),
             "dev_cla": "presence",
             "stat_t": topics.mood,
             "val_tpl": f"{{{{ '{OFF}' if value_json.mood == '{ABSENT}' else '{ON}' }}}}",
             "pl_on": ON,
             "pl_off": OFF,
         },
+        "faces": {
+            "p": "sensor",
+            "name": "Face count",
+            "stat_t": topics.faces,
+            "stat_cla": "measurement",
+            "ic": "mdi:account-group",
+        },
         "mood_changed": {
             "p": "event",
             "name": "Mood changed",
-            "uniq_id": unique("mood_changed"),
             "evt_typ": list(MOODS),
             "stat_t": topics.event,
             "val_tpl": event_template,
@@ -171,7 +205,6 @@ def discovery_payload(
         "detection": {
             "p": "switch",
             "name": "Detection",
-            "uniq_id": unique("detection"),
             "cmd_t": topics.set_enabled,
             "stat_t": topics.enabled,
             "pl_on": ON,
@@ -181,18 +214,17 @@ def discovery_payload(
         "mood_override": {
             "p": "select",
             "name": "Mood override",
-            "uniq_id": unique("mood_override"),
             "cmd_t": topics.set_mood,
+            "stat_t": topics.override,
             "ops": [AUTO, *CLASSES],
             "ic": "mdi:account-music",
         },
         "fps": {
             "p": "sensor",
             "name": "Frame rate",
-            "uniq_id": unique("fps"),
             "ent_cat": "diagnostic",
             "stat_t": topics.stats,
-            "val_tpl": f"{{{{ value_json.{STATS_FPS} }}}}",
+            "val_tpl": f"{{{{ value_json.get('{STATS_FPS}') }}}}",
             "unit_of_meas": "fps",
             "stat_cla": "measurement",
             "sug_dsp_prc": 1,
@@ -200,16 +232,23 @@ def discovery_payload(
         "latency": {
             "p": "sensor",
             "name": "Pipeline latency",
-            "uniq_id": unique("latency"),
             "ent_cat": "diagnostic",
             "dev_cla": "duration",
             "stat_t": topics.stats,
-            "val_tpl": f"{{{{ value_json.{STATS_LATENCY_MS}.{STATS_LATENCY_PIPELINE} }}}}",
+            # A window without frames (paused, camera away) has no latencies: the
+            # template then renders None, which Home Assistant shows as unknown.
+            "val_tpl": f"{{{{ (value_json.get('{STATS_LATENCY_MS}') or {{}}).get('{STATS_LATENCY_PIPELINE}') }}}}",
             "unit_of_meas": "ms",
             "stat_cla": "measurement",
             "sug_dsp_prc": 0,
         },
     }
+    for key, component in components.items():
+        object_id = entity_slug(f"edgemood_{device_id}_{component['name']}")
+        component["uniq_id"] = f"edgemood_{device_id}_{key}"
+        component["object_id"] = object_id
+        component["default_entity_id"] = f"{component['p']}.{object_id}"
+        component["qos"] = qos
     return {
         "dev": {
             "ids": [f"edgemood_{device_id}"],
@@ -220,7 +259,6 @@ def discovery_payload(
         },
         "o": origin,
         "avty_t": topics.availability,
-        "qos": qos,
         "cmps": components,
     }
 
@@ -267,13 +305,21 @@ def _json(document: Mapping[str, Any]) -> bytes:
     return json.dumps(document, separators=(",", ":"), default=plain).encode()
 
 
+def _measured(state: MoodState) -> dict[str, Any]:
+    """Where a mood comes from, and the camera's evidence only when the camera decided it."""
+    if state.forced:
+        return {"source": SOURCE_OVERRIDE, "confidence": None}
+    return {"source": SOURCE_CAMERA, "confidence": round(float(state.confidence), 4)}
+
+
 def mood_payload(state: MoodState, playlist: str | None) -> bytes:
     """The retained ``mood`` document; ``playlist`` is None when no playlist belongs to the mood."""
+    probabilities = {} if state.forced else {name: round(float(p), 4) for name, p in state.probabilities.items()}
     return _json(
         {
             "mood": state.mood,
-            "confidence": round(float(state.confidence), 4),
-            "probabilities": {name: round(float(p), 4) for name, p in state.probabilities.items()},
+            **_measured(state),
+            "probabilities": probabilities,
             "since": iso8601(state.since),
             "playlist": playlist,
         }
@@ -286,11 +332,21 @@ def event_payload(change: MoodChange, playlist: str | None) -> bytes:
         {
             "from": change.previous,
             "to": change.current.mood,
-            "confidence": round(float(change.current.confidence), 4),
+            **_measured(change.current),
             "at": iso8601(change.at),
             "playlist": playlist,
         }
     )
+
+
+def faces_payload(count: int) -> bytes:
+    """The ``faces`` state: how many faces the latest frame showed, as a plain number."""
+    return str(int(count)).encode()
+
+
+def override_payload(mood: str | None) -> bytes:
+    """The ``override`` state in the select's vocabulary: the forced class, or ``auto``."""
+    return (mood or AUTO).encode()
 
 
 def stats_payload(stats: Mapping[str, Any]) -> bytes:

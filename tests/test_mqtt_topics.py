@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -15,6 +17,9 @@ from edgemood.debounce import MoodChange, MoodState
 from edgemood.mqtt_topics import (
     AUTO,
     MAX_COMMAND_BYTES,
+    STATS_FPS,
+    STATS_LATENCY_MS,
+    STATS_LATENCY_PIPELINE,
     Command,
     CommandError,
     Topics,
@@ -23,14 +28,18 @@ from edgemood.mqtt_topics import (
     enabled_payload,
     error_payload,
     event_payload,
+    faces_payload,
     ha_status_topic,
     iso8601,
     mood_payload,
+    override_payload,
     parse_command,
     stats_payload,
 )
+from edgemood.stats import StatsCollector
 
 TOPICS = Topics("edgemood", "kitchen")
+DEPLOY_HA = Path(__file__).resolve().parent.parent / "deploy" / "homeassistant"
 # 2024-05-01T12:00:00.250Z
 T0 = 1714564800.25
 
@@ -50,7 +59,9 @@ def test_every_topic_lives_under_base_and_device() -> None:
         "mood": "home/edgemood/pi-4/mood",
         "event": "home/edgemood/pi-4/event",
         "stats": "home/edgemood/pi-4/stats",
+        "faces": "home/edgemood/pi-4/faces",
         "enabled": "home/edgemood/pi-4/enabled",
+        "override": "home/edgemood/pi-4/override",
         "error": "home/edgemood/pi-4/error",
         "set_enabled": "home/edgemood/pi-4/set/enabled",
         "set_mood": "home/edgemood/pi-4/set/mood",
@@ -69,9 +80,11 @@ def test_discovery_and_birth_topics_follow_the_prefix() -> None:
 #: Home Assistant's documented discovery abbreviations that this payload may use.
 KNOWN_COMPONENT_KEYS = {
     "p", "name", "uniq_id", "dev_cla", "ops", "stat_t", "val_tpl", "json_attr_t", "ic", "pl_on", "pl_off",
-    "evt_typ", "cmd_t", "ent_cat", "unit_of_meas", "stat_cla", "sug_dsp_prc",
+    "evt_typ", "cmd_t", "ent_cat", "unit_of_meas", "stat_cla", "sug_dsp_prc", "qos",
+    # spelled out: Home Assistant before 2025.10 knows no abbreviation for default_entity_id
+    "object_id", "default_entity_id",
 }  # fmt: skip
-KNOWN_ROOT_KEYS = {"dev", "o", "avty_t", "qos", "cmps"}
+KNOWN_ROOT_KEYS = {"dev", "o", "avty_t", "cmps"}
 KNOWN_DEVICE_KEYS = {"ids", "name", "mdl", "mf", "sw"}
 KNOWN_ORIGIN_KEYS = {"name", "sw", "url"}
 #: Keys each platform cannot work without.
@@ -80,7 +93,7 @@ REQUIRED = {
     "binary_sensor": {"stat_t"},
     "event": {"stat_t", "evt_typ"},
     "switch": {"cmd_t", "stat_t"},
-    "select": {"cmd_t", "ops"},
+    "select": {"cmd_t", "ops", "stat_t"},
 }
 
 
@@ -108,9 +121,16 @@ def test_discovery_device_origin_and_availability(discovery: dict) -> None:
     assert discovery["o"] == {"name": "edgemood", "sw": "1.2.3", "url": "https://example.org/edgemood"}
     assert "url" not in discovery_payload(TOPICS, "kitchen", "1.2.3")["o"]
     assert discovery["avty_t"] == TOPICS.availability
-    assert discovery["qos"] == 1
-    assert discovery_payload(TOPICS, "kitchen", "1.2.3", qos=2)["qos"] == 2
     json.dumps(discovery)  # one retained JSON message
+
+
+def test_qos_is_set_in_every_component_not_at_the_root() -> None:
+    # Home Assistant copies only availability, state and command topics from the
+    # root of a device discovery message into its components.
+    for qos in (0, 1, 2):
+        payload = discovery_payload(TOPICS, "kitchen", "1.2.3", qos=qos)
+        assert "qos" not in payload
+        assert {c["qos"] for c in payload["cmps"].values()} == {qos}
 
 
 def test_every_component_has_platform_unique_id_and_required_keys(discovery: dict) -> None:
@@ -118,11 +138,30 @@ def test_every_component_has_platform_unique_id_and_required_keys(discovery: dic
     unique_ids = [c["uniq_id"] for c in components.values()]
     assert len(set(unique_ids)) == len(unique_ids)
     for name, component in components.items():
-        assert component["uniq_id"] == f"kitchen_{name}"
+        assert component["uniq_id"] == f"edgemood_kitchen_{name}"
         assert component["name"]
         assert REQUIRED[component["p"]] <= set(component), name
     platforms = sorted(c["p"] for c in components.values())
-    assert platforms == ["binary_sensor", "event", "select", "sensor", "sensor", "sensor", "switch"]
+    assert platforms == ["binary_sensor", "event", "select", "sensor", "sensor", "sensor", "sensor", "switch"]
+
+
+def test_entity_ids_are_suggested_for_old_and_new_home_assistant() -> None:
+    components = discovery_payload(Topics("edgemood", "Pi-4"), "Pi-4", "1.2.3")["cmps"]
+    suggested = {c["default_entity_id"] for c in components.values()}
+    assert suggested == {
+        "sensor.edgemood_pi_4_mood", "binary_sensor.edgemood_pi_4_face_present", "sensor.edgemood_pi_4_face_count",
+        "event.edgemood_pi_4_mood_changed", "switch.edgemood_pi_4_detection", "select.edgemood_pi_4_mood_override",
+        "sensor.edgemood_pi_4_frame_rate", "sensor.edgemood_pi_4_pipeline_latency",
+    }  # fmt: skip
+    for component in components.values():
+        assert component["default_entity_id"] == f"{component['p']}.{component['object_id']}"
+
+
+def test_the_dashboard_card_shows_every_discovered_entity() -> None:
+    # (tests/test_deploy.py checks that the examples use no entity that discovery does not make)
+    components = discovery_payload(Topics("edgemood", "livingroom"), "livingroom", "1.2.3")["cmps"]
+    card = (DEPLOY_HA / "dashboard-card.yaml").read_text()
+    assert {c["default_entity_id"] for c in components.values() if c["default_entity_id"] not in card} == set()
 
 
 def test_discovery_wires_entities_to_the_right_topics(discovery: dict) -> None:
@@ -135,8 +174,9 @@ def test_discovery_wires_entities_to_the_right_topics(discovery: dict) -> None:
     assert c["mood_changed"]["evt_typ"] == list(MOODS)
     assert (c["detection"]["cmd_t"], c["detection"]["stat_t"]) == (TOPICS.set_enabled, TOPICS.enabled)
     assert (c["detection"]["pl_on"], c["detection"]["pl_off"]) == ("ON", "OFF")
-    assert c["mood_override"]["cmd_t"] == TOPICS.set_mood
+    assert (c["mood_override"]["cmd_t"], c["mood_override"]["stat_t"]) == (TOPICS.set_mood, TOPICS.override)
     assert c["mood_override"]["ops"] == [AUTO, *CLASSES]
+    assert c["faces"]["stat_t"] == TOPICS.faces and "val_tpl" not in c["faces"]
     for name in ("fps", "latency"):
         assert c[name]["ent_cat"] == "diagnostic"
         assert c[name]["stat_t"] == TOPICS.stats
@@ -144,16 +184,25 @@ def test_discovery_wires_entities_to_the_right_topics(discovery: dict) -> None:
 
 def test_every_select_option_is_a_command_the_parser_accepts(discovery: dict) -> None:
     for option in discovery["cmps"]["mood_override"]["ops"]:
-        parse_command(TOPICS, TOPICS.set_mood, option.encode())
+        command = parse_command(TOPICS, TOPICS.set_mood, option.encode())
+        # and what the override topic then says is that same option again
+        assert override_payload(command.value) == option.encode()  # type: ignore[arg-type]
     for payload in ("pl_on", "pl_off"):
         parse_command(TOPICS, TOPICS.set_enabled, discovery["cmps"]["detection"][payload].encode())
 
 
-def _template_paths(template: str) -> set[tuple[str, ...]]:
-    """Every ``value_json.a.b`` / ``value_json['a']`` path a template reads."""
+def _strict_paths(template: str) -> set[tuple[str, ...]]:
+    """Every ``value_json.a.b`` / ``value_json['a']`` path a template reads without a guard.
+
+    Home Assistant logs a warning and keeps the old state when such a path is
+    missing; reads through ``.get(...)`` render None instead, which it shows
+    as unknown.
+    """
     paths = set()
     for match in re.finditer(r"value_json((?:\.\w+|\['\w+'\])+)", template):
-        paths.add(tuple(re.findall(r"\w+", match.group(1))))
+        path = tuple(re.findall(r"\w+", match.group(1)))
+        if path[0] != "get":
+            paths.add(path)
     return paths
 
 
@@ -165,19 +214,33 @@ def _has_path(document: dict, path: tuple[str, ...]) -> bool:
     return True
 
 
-def test_templates_read_keys_that_the_payloads_carry(discovery: dict) -> None:
-    change = MoodChange(previous="neutral", current=state(), at=T0)
+def test_templates_read_keys_that_every_payload_carries(discovery: dict) -> None:
+    forced = MoodState(mood="sad", confidence=0.3, probabilities={}, since=T0, forced=True)
+    idle = StatsCollector(clock=lambda: 5.0, cpu_clock=lambda: 1.0)  # a window without frames
+    busy = StatsCollector(clock=lambda: 5.0, cpu_clock=lambda: 1.0)
+    busy.record(1, {"detect": 0.01, "classify": 0.002})
     documents = {
-        TOPICS.mood: json.loads(mood_payload(state(), "upbeat")),
-        TOPICS.event: json.loads(event_payload(change, "upbeat")),
-        TOPICS.stats: json.loads(stats_payload({"fps": 1.0, "latency_ms": {"detect": 12.0, "pipeline": 40.0}})),
+        TOPICS.mood: [json.loads(mood_payload(s, p)) for s, p in ((state(), "upbeat"), (forced, None))],
+        TOPICS.event: [json.loads(event_payload(MoodChange("neutral", s, T0), None)) for s in (state(), forced)],
+        TOPICS.stats: [json.loads(stats_payload(c.snapshot())) for c in (idle, busy)],
     }
     checked = 0
     for name, component in discovery["cmps"].items():
-        for path in _template_paths(component.get("val_tpl", "")):
-            assert _has_path(documents[component["stat_t"]], path), (name, path)
-            checked += 1
-    assert checked >= 8
+        for path in _strict_paths(component.get("val_tpl", "")):
+            for document in documents[component["stat_t"]]:
+                assert _has_path(document, path), (name, path, document)
+                checked += 1
+    assert checked >= 10
+
+
+def test_stats_templates_read_what_the_collector_reports(discovery: dict) -> None:
+    busy = StatsCollector(clock=lambda: 5.0, cpu_clock=lambda: 1.0)
+    busy.record(1, {"detect": 0.01, "classify": 0.002})
+    document = busy.snapshot()
+    assert document["fps"] >= 0 and document["latency_ms"]["pipeline"] == 12.0
+    assert f"get('{STATS_FPS}')" in discovery["cmps"]["fps"]["val_tpl"]
+    latency = discovery["cmps"]["latency"]["val_tpl"]
+    assert f"get('{STATS_LATENCY_MS}')" in latency and f"get('{STATS_LATENCY_PIPELINE}')" in latency
 
 
 def test_face_sensor_is_off_exactly_when_absent(discovery: dict) -> None:
@@ -252,7 +315,7 @@ def test_iso8601_is_utc_with_z() -> None:
 
 def test_mood_payload() -> None:
     document = json.loads(mood_payload(state("sad", 0.61234567), "comfort"))
-    assert document["mood"] == "sad"
+    assert (document["mood"], document["source"]) == ("sad", "camera")
     assert document["confidence"] == pytest.approx(0.6123, abs=1e-4)
     assert set(document["probabilities"]) == set(CLASSES)
     assert document["probabilities"]["sad"] == pytest.approx(0.6123, abs=1e-4)
@@ -264,6 +327,7 @@ def test_mood_payload_without_playlist_or_probabilities() -> None:
     absent = MoodState(mood=ABSENT, confidence=0.0, probabilities={}, since=T0)
     assert json.loads(mood_payload(absent, None)) == {
         "mood": "absent",
+        "source": "camera",
         "confidence": 0.0,
         "probabilities": {},
         "since": "2024-05-01T12:00:00.250Z",
@@ -276,11 +340,27 @@ def test_event_payload() -> None:
     assert json.loads(event_payload(change, "upbeat")) == {
         "from": "neutral",
         "to": "happy",
+        "source": "camera",
         "confidence": 0.9,
         "at": "2024-05-01T12:00:05.250Z",
         "playlist": "upbeat",
     }
 
+
+def test_a_forced_mood_says_so_and_claims_no_camera_evidence() -> None:
+    # the debouncer keeps smoothing while a mood is forced: those numbers are the
+    # camera's, not the reason for the forced mood, so they are not published with it
+    forced = replace(state("happy", 0.8), mood="sad", forced=True)
+    assert json.loads(mood_payload(forced, "comfort")) == {
+        "mood": "sad",
+        "source": "override",
+        "confidence": None,
+        "probabilities": {},
+        "since": "2024-05-01T12:00:00.250Z",
+        "playlist": "comfort",
+    }
+    event = json.loads(event_payload(MoodChange(previous="happy", current=forced, at=T0), "comfort"))
+    assert (event["to"], event["source"], event["confidence"]) == ("sad", "override", None)
 
 def test_stats_payload_accepts_numpy_numbers() -> None:
     np = pytest.importorskip("numpy")
@@ -290,8 +370,13 @@ def test_stats_payload_accepts_numpy_numbers() -> None:
         stats_payload({"bad": object()})
 
 
-def test_enabled_and_error_payloads() -> None:
+def test_enabled_faces_and_override_payloads() -> None:
     assert (enabled_payload(True), enabled_payload(False)) == (b"ON", b"OFF")
+    assert (faces_payload(0), faces_payload(3)) == (b"0", b"3")
+    assert (override_payload(None), override_payload("fear")) == (b"auto", b"fear")
+
+
+def test_error_payload() -> None:
     assert json.loads(error_payload("bad mood", TOPICS.set_mood, T0)) == {
         "error": "bad mood",
         "topic": TOPICS.set_mood,

@@ -9,6 +9,7 @@ so all state changes happen here, in order.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import signal
@@ -21,13 +22,16 @@ import cv2
 
 from edgemood import __version__
 from edgemood.classes import CLASSES
+from edgemood.clock import Clock, RateLimit
 from edgemood.config import Config
-from edgemood.debounce import MoodChange, MoodDebouncer
+from edgemood.errors import EdgemoodError
+from edgemood.debounce import MoodChange, MoodDebouncer, MoodState
 from edgemood.inference.model import DEFAULT_MODEL, MoodModel
 from edgemood.logsetup import mood_fields
 from edgemood.mqtt_topics import Command
 from edgemood.personal import ActiveHead, load_active_head, model_identity
-from edgemood.sources import FrameSource, RetryingSource, open_source
+from edgemood.source_spec import is_network
+from edgemood.sources import FrameSource, RetryingSource, ThreadedSource, open_source
 from edgemood.stats import StatsCollector
 from edgemood.systemd import Notifier
 from edgemood.vision.analyze import Analysis, FaceAnalyzer
@@ -37,8 +41,18 @@ log = logging.getLogger("edgemood.daemon")
 
 #: STATUS= and the stats window are refreshed at most this often (s).
 STATUS_EVERY_S = 1.0
-#: A camera sending unusable frames is logged at most this often (s).
+#: A camera sending unusable frames, or a frame whose processing failed, is logged at most this often (s).
 REJECT_LOG_EVERY_S = 60.0
+#: This many frames failing in a row is a fault that a restart may cure: exit 1 and let systemd restart.
+MAX_CONSECUTIVE_ERRORS = 30
+#: A network source gets this long per sample before the loop moves on without a frame (s).
+NETWORK_READ_WAIT_S = 0.5
+
+
+class PipelineFailing(EdgemoodError):
+    """Every frame fails: the daemon gives up so systemd restarts it (exit 1)."""
+
+    exit_code = 1
 
 
 class Daemon:
@@ -49,7 +63,7 @@ class Daemon:
         config: Config,
         source_factory: Callable[[], FrameSource] | None = None,
         notifier: Notifier | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = Clock(),
     ):
         self.config = config
         self.clock = clock
@@ -57,7 +71,12 @@ class Daemon:
         self.stop_event = threading.Event()
         self._wake = threading.Event()  # set by commands and stop requests
         self.rejected_frames = 0
-        self._last_reject_log = -REJECT_LOG_EVERY_S
+        self._reject_log = RateLimit(REJECT_LOG_EVERY_S, clock.monotonic)
+        #: frames whose processing raised; the loop goes on, ``consecutive_errors`` decides when to give up
+        self.errors = 0
+        self.consecutive_errors = 0
+        self._error_log = RateLimit(REJECT_LOG_EVERY_S, clock.monotonic)
+        self._debug_write_failed = False
         self.enabled = True
         self.commands: queue.Queue[Command] = queue.Queue()
         self.stats = StatsCollector()
@@ -69,7 +88,7 @@ class Daemon:
         self.personal: ActiveHead | None = None
         self.analyzer: FaceAnalyzer | None = None
         self.debouncer: MoodDebouncer | None = None
-        self.source: RetryingSource | None = None
+        self.source: RetryingSource | ThreadedSource | None = None
         self.mqtt = None
         self.mpd = None
 
@@ -94,8 +113,10 @@ class Daemon:
             min_face_px=cfg.detect.min_face_px,
         )
         self.analyzer = FaceAnalyzer(self.model, detect, cfg.detect.multiple_faces)  # type: ignore[arg-type]
-        self.debouncer = MoodDebouncer(cfg.mood, self.clock())
-        self.source = RetryingSource(self._source_factory)
+        self.debouncer = MoodDebouncer(cfg.mood, self.clock.monotonic())
+        retrying = RetryingSource(self._source_factory)
+        # a stream can stall for seconds in OpenCV's open or read: never on this thread
+        self.source = ThreadedSource(retrying, NETWORK_READ_WAIT_S) if is_network(cfg.camera.source) else retrying
         log.info("model %s (%s), source %s", self.model.path.name, self.model.runtime.module, cfg.camera.source)
         # personal calibration (edgemood enroll): a head fitted on this user's faces, if enrolled
         identity = model_identity(self.model.path, self.model.sidecar.embedding_size)
@@ -133,7 +154,7 @@ class Daemon:
             # READY once the model is loaded and the camera has been tried: the
             # first sample is taken now (a failing camera is retried and
             # reported; the service is up either way)
-            self.step()
+            self._guarded_step()
             self.notifier.ready()
             self._publish_state()
             if self.mqtt:
@@ -156,7 +177,7 @@ class Daemon:
             now = time.monotonic()
             if now >= next_tick:
                 if self.enabled:
-                    self.step()
+                    self._guarded_step()
                 # fell behind (slow frame)? don't burst to catch up
                 next_tick = max(next_tick + interval, time.monotonic())
             self.notifier.watchdog()
@@ -180,24 +201,47 @@ class Daemon:
         self.commands.put(command)
         self._wake.set()
 
+    def _guarded_step(self) -> None:
+        """One frame inside an error boundary: a fault costs that frame, not the daemon.
+
+        Counted in the stats (``errors``) and logged with its traceback at most once
+        a minute; only ``MAX_CONSECUTIVE_ERRORS`` failures in a row end the run
+        (exit 1), so that systemd restarts a daemon that can no longer work.
+        """
+        try:
+            self.step()
+        except Exception as exc:
+            self.errors += 1
+            self.consecutive_errors += 1
+            if self._error_log.due():
+                log.error("frame processing failed (%d errors so far): %s", self.errors, exc, exc_info=True)
+            if self.consecutive_errors >= MAX_CONSECUTIVE_ERRORS:
+                raise PipelineFailing(
+                    f"{self.consecutive_errors} frames in a row failed, last: {type(exc).__name__}: {exc}"
+                ) from None
+        else:
+            self.consecutive_errors = 0
+
     def step(self) -> Analysis | None:
         """Sample one frame and feed the debouncer; returns the analysis (None: no frame)."""
         assert self.source and self.analyzer and self.debouncer and self.personal
         frame = self.source.read()
-        now = self.clock()
+        now = self.clock.monotonic()
         if frame is None:
             # the camera is away: nobody can be seen, so the mood drifts to absent
             self._apply(self.debouncer.update(now, None))
             return None
         analysis = self.analyzer.analyze(frame)
         if analysis.error:
+            # an unusable frame shows nobody either: garbage must not hold the last mood forever
             self._reject(analysis.error)
+            self._apply(self.debouncer.update(now, None))
             return analysis
         self.stats.record(len(analysis.faces), analysis.timings)
         face = analysis.faces[0] if analysis.faces else None
         probabilities = self.personal.apply(face.probabilities, face.embedding) if face else None
         change = self.debouncer.update(now, probabilities)
-        if change and self.config.log.debug_frames_dir and analysis.faces:
+        if change and self.config.log.debug_frames_dir and analysis.faces and not self._debug_write_failed:
             self._save_debug_crop(change, analysis)
         self._apply(change)
         return analysis
@@ -220,13 +264,20 @@ class Daemon:
         if self.mpd and playlist:
             self.mpd.play_playlist(playlist)
         if self.mqtt:
-            self.mqtt.publish_event(change, playlist)
+            dated = dataclasses.replace(
+                change, current=self._dated(change.current), at=self.clock.wall_time_of(change.at)
+            )
+            self.mqtt.publish_event(dated, playlist)
         self._publish_state()
 
     def _publish_state(self) -> None:
         if self.mqtt and self.debouncer:
             state = self.debouncer.state
-            self.mqtt.publish_mood(state, self.playlist_for(state.mood))
+            self.mqtt.publish_mood(self._dated(state), self.playlist_for(state.mood))
+
+    def _dated(self, state: MoodState) -> MoodState:
+        """The state as payloads show it: the debouncer counts monotonic seconds, a payload dates on the wall clock."""
+        return dataclasses.replace(state, since=self.clock.wall_time_of(state.since))
 
     def _drain_commands(self) -> None:
         while True:
@@ -241,15 +292,13 @@ class Daemon:
                     self.mqtt.publish_enabled(self.enabled)
             elif command.kind == "mood" and self.debouncer:
                 log.info("mood %s by MQTT command", command.value or "released to automatic")
-                self._apply(self.debouncer.force(command.value, self.clock()))  # type: ignore[arg-type]
+                self._apply(self.debouncer.force(command.value, self.clock.monotonic()))  # type: ignore[arg-type]
 
     def _reject(self, error: str) -> None:
         """Count an unusable frame; log the first and then one summary a minute, not one per frame."""
         self.rejected_frames += 1
-        now = time.monotonic()
-        if now - self._last_reject_log >= REJECT_LOG_EVERY_S:
+        if self._reject_log.due():
             log.warning("frame rejected: %s (%d unusable frames so far)", error, self.rejected_frames)
-            self._last_reject_log = now
 
     def _report(self, message: str) -> None:
         """A sink's runtime problem, for MQTT users too (the sink has logged it already)."""
@@ -261,6 +310,7 @@ class Daemon:
         data = self.stats.snapshot()
         data["enabled"] = self.enabled
         data["rejected_frames"] = self.rejected_frames
+        data["errors"] = self.errors
         data["model"] = self.model.path.name if self.model else None
         if self.personal:
             data["personal"] = self.personal.stats()
@@ -280,12 +330,19 @@ class Daemon:
     def _status_line(self) -> str:
         mood = self.debouncer.state.mood if self.debouncer else "starting"
         paused = "" if self.enabled else ", paused"
-        camera = "" if not self.source or self.source.status().get("ok", True) else ", camera unavailable"
+        source = self.source.status() if self.source else {"state": "ok", "ok": True}
+        camera = {"finished": ", camera finished"}.get(source["state"], "" if source["ok"] else ", camera unavailable")
         return f"mood {mood}, {self.stats.fps():.1f} fps{paused}{camera}"
 
     def _save_debug_crop(self, change: MoodChange, analysis: Analysis) -> None:
         """Only with ``[log] debug_frames_dir``: the face crop behind a mood change."""
         folder = Path(self.config.log.debug_frames_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        name = f"{int(change.at * 1000)}-{change.current.mood}.png"
-        cv2.imwrite(str(folder / name), analysis.faces[0].crop)
+        name = f"{int(self.clock.wall() * 1000)}-{change.current.mood}.png"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if not cv2.imwrite(str(folder / name), analysis.faces[0].crop):
+                raise OSError("OpenCV could not write the file")
+        except OSError as exc:
+            if not self._debug_write_failed:  # the folder checked at start can go away or fill up
+                log.warning("debug_frames_dir %s: cannot save a crop (%s); not saving until restarted", folder, exc)
+                self._debug_write_failed = True

@@ -11,8 +11,12 @@ import os
 import resource
 import statistics
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from typing import Callable
+
+#: Per-stage timings kept per window: the medians come from the newest this many frames,
+#: so memory stays flat whatever the frame rate and ``stats_interval_s``.
+WINDOW_TIMINGS = 512
 
 
 def rss_bytes() -> int:
@@ -62,7 +66,7 @@ class StatsCollector:
         self._window_start = self._clock()
         self._window_cpu = self._cpu_clock()
         self._frames = 0
-        self._timings: dict[str, list[float]] = defaultdict(list)
+        self._timings: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=WINDOW_TIMINGS))
 
     def record(self, faces: int, timings: dict[str, float]) -> None:
         """Account one analysed frame and its per-stage seconds."""

@@ -250,8 +250,11 @@ def test_constraints_resolve_to_pi_wheels_that_keep_apt_numpy(
     report = tmp_path / "report.json"
     platforms = [f"manylinux_2_{minor}_aarch64" for minor in range(17, glibc + 1)] + ["manylinux2014_aarch64"]
     dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    # --target: pip before 23.1 (Debian 12's venv has 23.0.1) accepts --platform only with it;
+    # with --dry-run nothing is written there.
     result = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--ignore-installed", "--report", str(report),
+         "--target", str(tmp_path / "target"),
          "--only-binary=:all:", "--python-version", python, "--implementation", "cp",
          *(arg for platform in platforms for arg in ("--platform", platform)),
          "--constraint", str(DEPLOY / f"constraints-{release}.txt"), "--constraint", str(pins), *dependencies],

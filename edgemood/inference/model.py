@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from edgemood.errors import ModelError
-from edgemood.inference.interpreter import Runtime, find_runtime
+from edgemood.inference.interpreter import Runtime, create_interpreter, find_runtime
 from edgemood.inference.sidecar import Sidecar, load_sidecar, sidecar_path
 
 #: The model shipped with the package (``models/`` in the source tree,
@@ -52,10 +52,7 @@ class MoodModel:
         self.sidecar: Sidecar = load_sidecar(sidecar_path(path))
         self.runtime = runtime or find_runtime()
         try:
-            self._interpreter = self.runtime.interpreter_class(
-                model_path=str(path), num_threads=threads
-            )
-            self._interpreter.allocate_tensors()
+            self._interpreter = create_interpreter(self.runtime, str(path), threads)
         except Exception as exc:  # the runtimes raise ValueError/RuntimeError variously
             raise ModelError(f"model file {path} could not be loaded: {exc}") from None
         self._check_shapes()

@@ -108,7 +108,10 @@ class MpdConfig:
     (``""`` = none); crossfade_s (0..30); switch: ``"now"`` or ``"track_end"``;
     manual_hold_s (0..86400): pause automatic switching after another client
     changed the queue; partition: MPD partition name (``""`` = the default
-    queue); timeout_s (0.1..300): socket timeout.
+    queue); timeout_s (0.1..300): socket timeout. autoplay: start playback
+    when MPD is idle and nobody stopped it (false: switch only while
+    something plays); on_absent: ``"keep"`` the music when nobody is seen,
+    or ``"pause"`` it (and resume that pause when a face returns).
     """
 
     enabled: bool = True
@@ -121,6 +124,8 @@ class MpdConfig:
     manual_hold_s: float = 600.0
     partition: str = ""
     timeout_s: float = 5.0
+    autoplay: bool = True
+    on_absent: str = "keep"
 
 
 @dataclass(frozen=True)
@@ -169,6 +174,16 @@ DEFAULT_PLAYLISTS: Mapping[str, str] = {
     "surprise": "upbeat",
 }
 
+#: Genre tags whose songs ``edgemood playlists --create`` puts in each default
+#: playlist; the README says why these. Matched ignoring case, spaces and
+#: punctuation ("Hip Hop" is "hip-hop").
+DEFAULT_GENRES: Mapping[str, tuple[str, ...]] = {
+    "calm": ("Ambient", "Chillout", "Classical", "Downtempo", "Easy Listening", "Lounge", "New Age", "Smooth Jazz"),
+    "comfort": ("Acoustic", "Folk", "Gospel", "Motown", "Reggae", "Singer-Songwriter", "Soul"),
+    "focus": ("Instrumental", "Jazz", "Lo-Fi", "Piano", "Post-Rock", "Soundtrack", "Trip-Hop"),
+    "upbeat": ("Dance", "Disco", "Electronic", "Funk", "Hip-Hop", "House", "Latin", "Pop", "Rock", "Ska"),
+}
+
 
 @dataclass(frozen=True)
 class Config:
@@ -179,6 +194,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     mood: MoodConfig = field(default_factory=MoodConfig)
     playlists: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_PLAYLISTS))
+    genres: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_GENRES))
     mpd: MpdConfig = field(default_factory=MpdConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     log: LogConfig = field(default_factory=LogConfig)
@@ -301,6 +317,11 @@ _RULES: dict[str, _Rule] = {
     "mpd.switch": _one_of("now", "track_end"),
     "mpd.manual_hold_s": _between(0, 86400),
     "mpd.timeout_s": _between(0.1, 300),
+    "mpd.on_absent": _one_of("keep", "pause"),
+    "genres.*": _Rule(
+        lambda v: bool(v) and all(g.strip() and not _has_control_chars(g) for g in v),
+        "must be {noun}: one or more genre names, none blank",
+    ),
     "mqtt.host": _NON_EMPTY,
     "mqtt.port": _between(1, 65535),
     "mqtt.password_file": _SECRET,
@@ -317,7 +338,9 @@ _RULES: dict[str, _Rule] = {
     "log.debug_frames_dir": _WRITABLE_FOLDER,
 }
 
-_NOUNS: dict[type, str] = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+_NOUNS: dict[type, str] = {
+    bool: "true or false", int: "an integer", float: "a number", str: "a string", tuple: "an array of strings"
+}
 
 
 def _schema() -> dict[str, dict[str, type]]:
@@ -326,12 +349,19 @@ def _schema() -> dict[str, dict[str, type]]:
     for section, section_type in get_type_hints(Config).items():
         if is_dataclass(section_type):
             schema[section] = get_type_hints(section_type)
+        elif section == "genres":  # keyed by stored playlist: the defaults' names here, any in _key_type
+            schema[section] = {name: tuple for name in DEFAULT_GENRES}
         else:  # dict[str, str]: one key per class
             schema[section] = {name: get_args(section_type)[1] for name in CLASSES}
     return schema
 
 
 SCHEMA = _schema()
+
+
+def _key_type(section: str, key: str) -> type | None:
+    """The type ``key`` takes in ``section``, None if it has no such key; ``[genres]`` takes any playlist name."""
+    return SCHEMA[section].get(key) or (tuple if section == "genres" else None)
 
 
 # --------------------------------------------------------------------------- loading
@@ -359,12 +389,15 @@ def _convert(value: Any, expected: type) -> Any:
         return float(value)
     if expected is int and isinstance(value, bool):
         return None
+    if expected is tuple:
+        return tuple(value) if isinstance(value, list) and all(isinstance(v, str) for v in value) else None
     return value if isinstance(value, expected) else None
 
 
 def _check(section: str, key: str, value: Any, label: str) -> Any:
     """Type- and rule-check one value; raise the one-line error naming ``label``."""
-    expected = SCHEMA[section][key]
+    expected = _key_type(section, key)
+    assert expected is not None, (section, key)  # unknown keys were refused while reading
     rule = _RULES.get(f"{section}.{key}") or _RULES.get(f"{section}.*")
     allowed = (rule.template if rule else "must be {noun}").format(noun=_NOUNS[expected])
     converted = _convert(value, expected)
@@ -398,7 +431,7 @@ def _from_file(path: Path) -> _Raw:
         if not isinstance(table, dict):
             raise UsageError(f"{where}: {section} = {_render(table)}: must be a table [{section}]")
         for key, value in table.items():
-            if key not in SCHEMA[section]:
+            if _key_type(section, key) is None:
                 raise UsageError(
                     f"{where}: [{section}] {key} = {_render(value)}: unknown key; "
                     f"allowed: {', '.join(SCHEMA[section])}"
@@ -426,12 +459,12 @@ def _from_environ(environ: Mapping[str, str]) -> _Raw:
             continue
         label = f"environment variable {name}"
         section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
-        if section not in SCHEMA or key not in SCHEMA[section]:
+        if section not in SCHEMA or _key_type(section, key) is None:
             raise UsageError(
                 f"{label}: no such setting; use {ENV_PREFIX}<SECTION>__<KEY> with a section of "
                 f"{', '.join(SCHEMA)} and one of its keys"
             )
-        raw[section, key] = (_parse_env_value(text, SCHEMA[section][key]), label)
+        raw[section, key] = (_parse_env_value(text, _key_type(section, key)), label)
     return raw
 
 
@@ -439,8 +472,8 @@ def _build(raw: _Raw) -> Config:
     """One walk over the schema: check every given value, keep defaults for the rest."""
     default = Config()
     sections: dict[str, Any] = {}
-    for section, keys in SCHEMA.items():
-        given = {key: _check(section, key, *raw[section, key]) for key in keys if (section, key) in raw}
+    for section in SCHEMA:
+        given = {key: _check(section, key, *entry) for (where, key), entry in raw.items() if where == section}
         current = getattr(default, section)
         sections[section] = {**current, **given} if isinstance(current, dict) else type(current)(**given)
     config = Config(**sections)
@@ -456,6 +489,13 @@ def _check_together(config: Config, raw: _Raw) -> None:
             f"{label} = {_render(config.mqtt.password_file)}: needs [mqtt] username too "
             "(MQTT sends a password only with a user name)"
         )
+    # [genres] knows the default playlists; any other name is a typo unless a mood plays it
+    played = sorted(set(config.playlists.values()))
+    for (section, key), (value, label) in raw.items():
+        if section == "genres" and key not in played and key not in SCHEMA["genres"]:
+            raise UsageError(
+                f"{label} = {_render(value)}: no mood plays a playlist of that name; [playlists] uses {', '.join(played)}"
+            )
 
 
 def load_config(path: Path | None, environ: Mapping[str, str] = os.environ) -> Config:
@@ -486,7 +526,14 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)  # JSON escapes are valid TOML basic-string escapes
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     return repr(value)
+
+
+def _toml_key(key: str) -> str:
+    """A key bare when TOML allows it (playlist names in [genres] may need quotes)."""
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)
 
 
 def config_to_toml(config: Config) -> str:
@@ -499,6 +546,6 @@ def config_to_toml(config: Config) -> str:
         else:
             items = [(f.name, getattr(values, f.name)) for f in fields(values)]
         lines.append(f"[{section}]")
-        lines.extend(f"{key} = {_toml_value(value)}" for key, value in items)
+        lines.extend(f"{_toml_key(key)} = {_toml_value(value)}" for key, value in items)
         lines.append("")
     return "\n".join(lines)

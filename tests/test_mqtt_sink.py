@@ -8,6 +8,7 @@ import logging
 import queue
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -24,7 +25,7 @@ from edgemood.errors import UsageError
 from edgemood.mqtt_topics import Command, discovery_payload, discovery_topic, ha_status_topic
 from edgemood.services import LocalService, ServiceError
 from edgemood.services.mosquitto import start_mosquitto
-from edgemood.sinks.mqtt import MqttSink
+from edgemood.sinks.mqtt import REFUSED_LOG_EVERY_S, MqttSink, TakeoverDetector, TakeoverRule
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -121,6 +122,7 @@ def test_events_are_delivered_and_not_retained(harness: Harness, mqtt_messages: 
     assert json.loads(event.payload) == {
         "from": "neutral",
         "to": "happy",
+        "source": "camera",
         "confidence": 0.75,
         "at": "2024-05-01T12:00:01.000Z",
         "playlist": "upbeat",
@@ -230,7 +232,10 @@ def test_events_before_the_first_connect_are_queued_and_oldest_dropped(
     live = mqtt_messages(sink.topics.event)
     for i, (old, new) in enumerate([("uncertain", "happy"), ("happy", "sad"), ("sad", "fear")]):
         sink.publish_event(change(old, new, T0 + i), None)
-    assert sink.stats() == {"published": 0, "dropped": 1, "connected": False, "reconnects": 0, "queued": 2}
+    assert sink.stats() == {
+        "published": 0, "dropped": 1, "connected": False, "reconnects": 0, "queued": 2, "refused": 0,
+        "client_id_conflict": False,
+    }  # fmt: skip
     assert "dropped the oldest" in caplog.text
     sink.start()
     events = [json.loads(m.payload)["to"] for m in live.wait_on(sink.topics.event, 2)]
@@ -332,3 +337,103 @@ def test_an_unusable_ca_file_is_a_usage_error(tmp_path: Path) -> None:
     not_a_cert.write_text("hello\n")
     with pytest.raises(UsageError, match=r"\[mqtt\] tls_ca"):
         MqttSink(MqttConfig(tls_ca=str(not_a_cert), device_id="tls"), print, VERSION)
+
+
+def test_override_and_face_count_are_retained_states(harness: Harness, mqtt_messages: Callable[..., Any]) -> None:
+    sink = harness.started()
+    live = mqtt_messages(sink.topics.override, sink.topics.faces)
+    sink.publish_override(None)
+    sink.publish_faces(2)
+    sink.publish_faces(2)  # unchanged: not sent again
+    sink.publish_faces(0)
+    sink.publish_override("sad")
+    live.wait_for(lambda ms: len(ms) >= 4)
+    assert [(m.topic, m.payload) for m in live.messages] == [
+        (sink.topics.override, b"auto"), (sink.topics.faces, b"2"), (sink.topics.faces, b"0"),
+        (sink.topics.override, b"sad"),
+    ]  # fmt: skip
+    late = mqtt_messages(sink.topics.override, sink.topics.faces)
+    late.wait_for(lambda ms: len(ms) >= 2)
+    assert {(m.topic, m.payload, m.retain) for m in late.messages} == {
+        (sink.topics.override, b"sad", True), (sink.topics.faces, b"0", True),
+    }  # fmt: skip
+
+
+def test_retained_commands_are_ignored_reported_once_and_not_reapplied_after_a_reconnect(
+    tmp_path: Path, mqtt_messages: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Persistence keeps the retained commands across the broker restart, as a real broker does.
+    with broker_in(tmp_path, f"persistence true\npersistence_location {tmp_path}/") as broker:
+        harness = Harness(broker)
+        try:
+            topics = harness.sink().topics
+            other = mqtt_messages(topics.error, broker=broker)
+            other.publish(topics.set_enabled, "OFF", retain=True)  # some client got "retain" wrong
+            other.publish(topics.set_mood, "sad", retain=True)
+            sink = harness.sinks[0]
+            sink.start()
+            errors = other.wait_on(topics.error, 2)
+            assert {json.loads(m.payload)["topic"] for m in errors} == {topics.set_enabled, topics.set_mood}
+            assert all("retained" in json.loads(m.payload)["error"] for m in errors)
+            assert harness.commands.empty()
+
+            broker.restart()  # the reconnect subscribes again, and the broker hands both over again
+            wait_until(lambda: sink.stats()["reconnects"] == 1 and sink.stats()["connected"], timeout=15)
+            other.publish(topics.set_enabled, "ON")  # a live command, after the retained ones
+            assert harness.commands.get(timeout=5) == Command("enabled", True)
+            assert harness.commands.empty()
+            assert len(other.on(topics.error)) == 2
+            assert caplog.text.count("ignored a retained message") == 2
+        finally:
+            harness.close()
+
+
+def test_a_second_client_with_the_same_client_id_is_named_and_backed_off(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    first, second = harness.started(), harness.started()  # same device_id: the same client id
+    assert first.client_id == second.client_id
+    wait_until(lambda: "another MQTT client uses the same client id" in caplog.text, timeout=20)
+    flagged = [sink for sink in (first, second) if sink.stats()["client_id_conflict"]]
+    assert flagged
+    connects = {id(sink): sink.stats()["reconnects"] for sink in flagged}
+    time.sleep(5)  # normal reconnects come after 1 s; after the verdict they wait a minute
+    for sink in flagged:
+        assert sink.stats()["reconnects"] == connects[id(sink)]
+    assert any(sink.stats()["queued"] >= 1 for sink in flagged)  # the error report waits for a connection
+    assert f"same client id '{first.client_id}'" in caplog.text and "device_id" in caplog.text
+    assert caplog.text.count("another MQTT client uses the same client id") <= 2  # once per sink
+
+
+@pytest.mark.parametrize(
+    ("lifetimes", "verdicts"),
+    [
+        ([1, 1, 1], [None, None, "detected"]),
+        ([1, 1, 30, 1, 1], [None, None, None, None, None]),  # a lasting connection in between: a broker outage
+        ([1, 1, 1, 1, 70, 400], [None, None, "detected", None, None, "cleared"]),
+        ([0.5] * 7, [None, None, "detected", None, None, None, None]),  # said once, not at every drop
+    ],
+)
+def test_takeover_rule(lifetimes: list[float], verdicts: list[str | None]) -> None:
+    detector = TakeoverDetector(TakeoverRule(drops=3, short_s=10, backoff_s=(60, 300), stable_s=300))
+    assert [detector.connection_lost(t) for t in lifetimes] == verdicts
+    assert detector.detections == (1 if "detected" in verdicts else 0)
+
+
+def test_a_refusing_broker_is_logged_once_a_minute(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    now = [1000.0]
+    with broker_in(tmp_path, "allow_anonymous false") as broker:
+        harness = Harness(broker)
+        sink = MqttSink(harness.config, harness.commands.put, VERSION, monotonic=lambda: now[0])
+        harness.sinks.append(sink)
+        try:
+            sink.start()
+            wait_until(lambda: sink.stats()["refused"] >= 2, timeout=10)  # paho retries after 1 s, 2 s, 4 s, ...
+            assert caplog.text.count("refused the connection") == 1
+            now[0] += REFUSED_LOG_EVERY_S
+            refused = sink.stats()["refused"]
+            wait_until(lambda: sink.stats()["refused"] > refused, timeout=10)
+            assert caplog.text.count("refused the connection") == 2
+            assert not sink.stats()["connected"]
+        finally:
+            harness.close()

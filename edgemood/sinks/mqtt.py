@@ -13,6 +13,17 @@ that matters:
   version, so while the broker is away they are kept, not queued.
 * Events and error reports made while the broker is away go to a bounded FIFO
   (``queue_size``; when full the oldest is dropped, counted and logged).
+* Commands are events: a retained message on a ``set/`` topic (left by any
+  client) would otherwise be applied again at every reconnect, overriding what
+  the user did since. It is ignored, and reported once (log and ``error``).
+* Another client with the same client id (two daemons with one ``device_id``)
+  makes the broker drop each connection as soon as the other reconnects,
+  about once a second, and paho only says "Unspecified error". Several drops
+  shortly after connecting are taken as that: said plainly in the log and on
+  ``error``, counted in the stats, and reconnects back off to once a minute
+  until a connection lasts.
+* A broker that refuses the connection (credentials) is logged once a minute,
+  not at every retry.
 
 Why our own FIFO rather than paho's offline queue: paho does keep QoS>0
 messages published while disconnected and re-sends them after reconnecting,
@@ -40,6 +51,7 @@ import sys
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -50,6 +62,7 @@ from edgemood.config import MqttConfig, read_secret
 from edgemood.debounce import MoodChange, MoodState
 from edgemood.errors import UsageError
 from edgemood.mqtt_topics import (
+    MAX_COMMAND_BYTES,
     OFFLINE,
     ONLINE,
     Command,
@@ -60,8 +73,10 @@ from edgemood.mqtt_topics import (
     enabled_payload,
     error_payload,
     event_payload,
+    faces_payload,
     ha_status_topic,
     mood_payload,
+    override_payload,
     parse_command,
     stats_payload,
 )
@@ -70,6 +85,53 @@ log = logging.getLogger(__name__)
 
 #: How long ``stop()`` waits for ``offline`` to be acknowledged.
 STOP_WAIT_S = 0.8
+#: paho's reconnect delay, doubling from the first to the second (s).
+RECONNECT_DELAY_S = (1, 30)
+#: Retained commands remembered as reported (a bound on what a hostile client can make us keep).
+RETAINED_REMEMBERED = 64
+#: A refused connection (wrong credentials) is logged at most this often (s).
+REFUSED_LOG_EVERY_S = 60.0
+
+
+@dataclass(frozen=True)
+class TakeoverRule:
+    """When repeated drops mean "another client has our client id", and what to do then.
+
+    ``drops`` connections in a row lost within ``short_s`` of being made are
+    the pattern (a broker outage drops a connection once, not again right
+    after each reconnect); reconnects then wait ``backoff_s`` (paho doubles it
+    up to the second value) until a connection lasts ``stable_s``.
+    """
+
+    drops: int = 3
+    short_s: float = 10.0
+    backoff_s: tuple[int, int] = (60, 300)
+    stable_s: float = 300.0
+
+
+class TakeoverDetector:
+    """Pure bookkeeping of connection lifetimes; the sink feeds it and acts on its verdicts."""
+
+    def __init__(self, rule: TakeoverRule) -> None:
+        self.rule = rule
+        self.suspected = False
+        self.detections = 0
+        self._short_in_a_row = 0
+
+    def connection_lost(self, lifetime_s: float) -> str | None:
+        """Account for an unexpected drop after ``lifetime_s``; ``"detected"``, ``"cleared"`` or None."""
+        if lifetime_s >= self.rule.stable_s or (not self.suspected and lifetime_s >= self.rule.short_s):
+            self._short_in_a_row = 0
+            if self.suspected:
+                self.suspected = False
+                return "cleared"
+            return None
+        self._short_in_a_row += 1
+        if not self.suspected and self._short_in_a_row >= self.rule.drops:
+            self.suspected = True
+            self.detections += 1
+            return "detected"
+        return None
 
 
 def configured_client(cfg: MqttConfig, client_id: str) -> mqtt.Client:
@@ -98,11 +160,15 @@ class MqttSink:
         on_command: Callable[[Command], None],
         version: str,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        takeover: TakeoverRule = TakeoverRule(),
     ) -> None:
         self._config = config
         self._topics = Topics(config.base_topic, config.device_id)
         self._on_command = on_command
         self._clock = clock
+        self._monotonic = monotonic
+        self._takeover = TakeoverDetector(takeover)
         self._ha_status = ha_status_topic(config.discovery_prefix)
         self._discovery = (
             discovery_topic(config.discovery_prefix, config.device_id),
@@ -116,6 +182,10 @@ class MqttSink:
         self._stopped = False
         self._connects = 0
         self._connect_error: str | None = None  # paho's thread only
+        self._connected_at = 0.0  # paho's thread only, monotonic
+        self._refused = 0
+        self._refused_logged: tuple[str, float] | None = None  # paho's thread only
+        self._retained_seen: set[tuple[str, bytes]] = set()  # paho's thread only
         self._published = 0
         self._dropped = 0
         self._states: dict[str, bytes] = {}
@@ -131,7 +201,7 @@ class MqttSink:
     def _make_client(self) -> mqtt.Client:
         client = configured_client(self._config, self.client_id)
         client.will_set(self._topics.availability, OFFLINE, qos=self._config.qos, retain=True)
-        client.reconnect_delay_set(1, 30)
+        client.reconnect_delay_set(*RECONNECT_DELAY_S)
         client.on_connect = self._handle_connect
         client.on_connect_fail = self._handle_connect_fail
         client.on_disconnect = self._handle_disconnect
@@ -181,13 +251,26 @@ class MqttSink:
         """Echo of the detection switch, retained, so Home Assistant's switch shows the truth."""
         self._publish_state(self._topics.enabled, enabled_payload(enabled))
 
+    def publish_override(self, mood: str | None) -> None:
+        """The override select's state, retained: the forced class, or ``auto`` (None)."""
+        self._publish_state(self._topics.override, override_payload(mood))
+
+    def publish_faces(self, count: int) -> None:
+        """The number of faces in the latest frame, retained; sent only when it changes."""
+        payload = faces_payload(count)
+        with self._lock:
+            if self._states.get(self._topics.faces) == payload:
+                return
+        self._publish_state(self._topics.faces, payload)
+
     def report_error(self, message: str, topic: str | None = None) -> None:
         """Tell MQTT users about a rejected command or a runtime problem (``error`` topic)."""
         self._publish_transient(self._topics.error, error_payload(message, topic, self._clock()))
 
     def stats(self) -> dict[str, Any]:
         """Counters for the stats document and ``doctor``: published (acknowledged), dropped,
-        connected, reconnects, queued."""
+        connected, reconnects, queued, refused (connections the broker refused), and
+        client_id_conflict (another client seems to use this client id right now)."""
         with self._lock, self._count_lock:
             return {
                 "published": self._published,
@@ -195,7 +278,13 @@ class MqttSink:
                 "connected": self._connected,
                 "reconnects": max(self._connects - 1, 0),
                 "queued": len(self._backlog),
+                "refused": self._refused,
+                "client_id_conflict": self._takeover.suspected and not self._lasting(),
             }
+
+    def _lasting(self) -> bool:
+        """Whether the current connection has lasted long enough to rule out a client id conflict."""
+        return self._connected and self._monotonic() - self._connected_at >= self._takeover.rule.stable_s
 
     def _send(self, topic: str, payload: bytes, retain: bool = False) -> mqtt.MQTTMessageInfo:
         return self._client.publish(topic, payload, qos=self._config.qos, retain=retain)
@@ -236,7 +325,7 @@ class MqttSink:
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
     ) -> None:
         if reason.is_failure:
-            log.warning("MQTT: broker %s:%d refused the connection: %s", self._config.host, self._config.port, reason)
+            self._refused_connection(str(reason))
             return
         with self._lock:
             # Unacknowledged leftovers of the previous connection are older than the
@@ -253,8 +342,27 @@ class MqttSink:
             self._connected = True
             self._connects += 1
             self._connect_error = None
+            self._refused_logged = None
+            self._connected_at = self._monotonic()
         log.info(
             "MQTT: connected to %s:%d (%d leftover(s) re-sent)", self._config.host, self._config.port, len(leftovers)
+        )
+
+    def _refused_connection(self, reason: str) -> None:
+        """Count a refused connect; log it when new, or once a minute while it goes on."""
+        with self._lock:
+            self._refused += 1
+        now = self._monotonic()
+        last = self._refused_logged
+        if last is not None and last[0] == reason and now - last[1] < REFUSED_LOG_EVERY_S:
+            return
+        self._refused_logged = (reason, now)
+        log.warning(
+            "MQTT: broker %s:%d refused the connection: %s (%d refusal(s) so far; retrying, logged once a minute)",
+            self._config.host,
+            self._config.port,
+            reason,
+            self._refused,
         )
 
     def _handle_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
@@ -275,9 +383,28 @@ class MqttSink:
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
     ) -> None:
         with self._lock:
-            self._connected = False
+            was_connected, self._connected = self._connected, False
             stopping = self._stopped
-        if not stopping:
+        if stopping or not was_connected:
+            return
+        verdict = self._takeover.connection_lost(self._monotonic() - self._connected_at)
+        if verdict == "detected":
+            rule = self._takeover.rule
+            client.reconnect_delay_set(*rule.backoff_s)
+            message = (
+                f"another MQTT client uses the same client id {self.client_id!r}: the broker dropped this "
+                f"connection {rule.drops} times in a row within {rule.short_s:g} s of connecting (is a second "
+                f"edgemood running with [mqtt] device_id = {self._config.device_id!r}? give each its own); "
+                f"reconnecting every {rule.backoff_s[0]} s or more until a connection lasts"
+            )
+            log.error("MQTT: %s", message)
+            self.report_error(message)
+        elif verdict == "cleared":
+            client.reconnect_delay_set(*RECONNECT_DELAY_S)
+            log.warning("MQTT: lost the broker (%s) after a lasting connection; back to normal reconnects", reason)
+        elif self._takeover.suspected:
+            log.debug("MQTT: dropped again (%s); the client id is still in use elsewhere", reason)
+        else:
             log.warning("MQTT: lost the broker (%s); reconnecting in the background", reason)
 
     def _handle_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
@@ -294,6 +421,9 @@ class MqttSink:
                     if self._connected:
                         self._send_discovery_and_states()
             return
+        if message.retain:
+            self._ignore_retained_command(message.topic, message.payload)
+            return
         try:
             command = parse_command(self._topics, message.topic, message.payload)
         except CommandError as exc:
@@ -305,3 +435,23 @@ class MqttSink:
         except Exception as exc:  # a bad command must never kill paho's network thread
             log.exception("MQTT: %s command %r failed", command.kind, command.value)
             self.report_error(f"{command.kind} command failed: {exc}", message.topic)
+
+    def _ignore_retained_command(self, topic: str, payload: bytes) -> None:
+        """A retained ``set/`` message is a stale order, not a command: say so once, apply never.
+
+        The broker hands it over again at every (re)subscription, so it is
+        reported the first time each (topic, payload) shows up.
+        """
+        key = (topic, payload[:MAX_COMMAND_BYTES])
+        if key in self._retained_seen:
+            return
+        if len(self._retained_seen) >= RETAINED_REMEMBERED:
+            self._retained_seen.clear()
+        self._retained_seen.add(key)
+        shown = payload[:40].decode("utf-8", "replace")
+        message = (
+            f"{topic}: ignored a retained message ({shown!r}): commands are events and must not be retained; "
+            f"clear it with: mosquitto_pub -r -n -t '{topic}'"
+        )
+        log.warning("MQTT: %s", message)
+        self.report_error(message, topic)

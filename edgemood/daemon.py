@@ -13,7 +13,6 @@ import dataclasses
 import logging
 import queue
 import signal
-import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -36,6 +35,7 @@ from edgemood.stats import StatsCollector
 from edgemood.systemd import Notifier
 from edgemood.vision.analyze import Analysis, FaceAnalyzer
 from edgemood.vision.detect import DetectorSettings
+from edgemood.wakeup import Wakeup
 
 log = logging.getLogger("edgemood.daemon")
 
@@ -64,12 +64,17 @@ class Daemon:
         source_factory: Callable[[], FrameSource] | None = None,
         notifier: Notifier | None = None,
         clock: Clock = Clock(),
+        reload_config: Callable[[], Config] | None = None,
     ):
         self.config = config
         self.clock = clock
         self.notifier = notifier or Notifier()
-        self.stop_event = threading.Event()
-        self._wake = threading.Event()  # set by commands and stop requests
+        self._reload_config = reload_config
+        # plain flags and a pipe: what a signal handler touches must take no lock
+        self._stop_requested = False
+        self._reload_requested = False
+        self._stop_signal: str | None = None
+        self._wake = Wakeup()  # set by commands, signals and stop requests
         self.rejected_frames = 0
         self._reject_log = RateLimit(REJECT_LOG_EVERY_S, clock.monotonic)
         #: frames whose processing raised; the loop goes on, ``consecutive_errors`` decides when to give up
@@ -80,10 +85,7 @@ class Daemon:
         self.enabled = True
         self.commands: queue.Queue[Command] = queue.Queue()
         self.stats = StatsCollector()
-        camera = config.camera
-        self._source_factory = source_factory or (
-            lambda: open_source(camera.source, camera.width, camera.height, camera.loop)
-        )
+        self._given_source_factory = source_factory
         self.model: MoodModel | None = None
         self.personal: ActiveHead | None = None
         self.analyzer: FaceAnalyzer | None = None
@@ -114,7 +116,11 @@ class Daemon:
         )
         self.analyzer = FaceAnalyzer(self.model, detect, cfg.detect.multiple_faces)  # type: ignore[arg-type]
         self.debouncer = MoodDebouncer(cfg.mood, self.clock.monotonic())
-        retrying = RetryingSource(self._source_factory)
+        camera = cfg.camera
+        retrying = RetryingSource(
+            self._given_source_factory
+            or (lambda: open_source(camera.source, camera.width, camera.height, camera.loop))
+        )
         # a stream can stall for seconds in OpenCV's open or read: never on this thread
         self.source = ThreadedSource(retrying, NETWORK_READ_WAIT_S) if is_network(cfg.camera.source) else retrying
         log.info("model %s (%s), source %s", self.model.path.name, self.model.runtime.module, cfg.camera.source)
@@ -133,17 +139,36 @@ class Daemon:
     def close(self) -> None:
         """Publish ``offline``, close MPD and the camera (bounded, for a 2 s stop)."""
         self.notifier.stopping()
-        if self.mqtt:
-            self.mqtt.stop()
-        if self.mpd:
-            self.mpd.stop()
-        if self.source:
-            self.source.close()
+        self._close_parts()
+
+    def _close_parts(self) -> None:
+        mqtt, mpd, source = self.mqtt, self.mpd, self.source
+        self.mqtt = self.mpd = self.source = None
+        if mqtt:
+            mqtt.stop()
+        if mpd:
+            mpd.stop()
+        if source:
+            source.close()
 
     def install_signal_handlers(self) -> None:
-        """SIGTERM/SIGINT end the loop at once (the sleep is an Event wait)."""
+        """SIGTERM/SIGINT end the loop at once; SIGHUP reloads the configuration.
+
+        A second SIGTERM while stopping changes nothing: the stop already under
+        way finishes and the exit code stays 0.
+        """
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: self.request_stop())
+            signal.signal(sig, self._on_stop_signal)
+        signal.signal(signal.SIGHUP, self._on_reload_signal)
+
+    def _on_stop_signal(self, signum: int, frame: object) -> None:
+        if self._stop_signal is None:
+            self._stop_signal = signal.Signals(signum).name
+        self.request_stop()
+
+    def _on_reload_signal(self, signum: int, frame: object) -> None:
+        self._reload_requested = True
+        self._wake.set()
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -162,6 +187,13 @@ class Daemon:
             self._loop()
         finally:
             self.close()
+            if self._stop_signal is not None:
+                # Python restores the default handlers while it finalizes, when one
+                # more SIGTERM would still kill the process: the stop is done, ignore it
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                    signal.signal(sig, signal.SIG_IGN)
+            self._wake.close()
+        log.info("stopped%s", f" on {self._stop_signal}" if self._stop_signal else "")
         return 0
 
     def _loop(self) -> None:
@@ -172,7 +204,9 @@ class Daemon:
         ping_every = min(self.notifier.watchdog_interval() or STATUS_EVERY_S, STATUS_EVERY_S)
         last_status = last_stats = time.monotonic()
         next_tick = last_status + interval
-        while not self.stop_event.is_set():
+        while not self._stop_requested:
+            if self._reload_requested:
+                self._reload()
             self._drain_commands()
             now = time.monotonic()
             if now >= next_tick:
@@ -188,13 +222,38 @@ class Daemon:
             if now - last_stats >= stats_every:
                 self._publish_stats()
                 last_stats = now
-            self._wake.wait(max(0.0, min(next_tick - now, ping_every)))
-            self._wake.clear()
+            self._wake.wait(min(next_tick - now, ping_every))
 
     def request_stop(self) -> None:
-        """End the loop at its next wake-up (signal handlers, tests)."""
-        self.stop_event.set()
+        """End the loop at its next wake-up (signal handlers, tests); safe to call again."""
+        self._stop_requested = True
         self._wake.set()
+
+    def _reload(self) -> None:
+        """SIGHUP: read the configuration again and restart the pipeline and sinks with it.
+
+        A configuration that does not validate is refused with its one-line
+        error and the running one stays. The mood starts afresh (``uncertain``),
+        which leaves the music as it is.
+        """
+        self._reload_requested = False
+        if self._reload_config is None:
+            log.warning("SIGHUP: no configuration file to reload")
+            return
+        try:
+            config = self._reload_config()
+        except EdgemoodError as exc:
+            log.error("reload refused, the running configuration stays: %s", exc)
+            return
+        log.info("reloading the configuration")
+        self.notifier.reloading()
+        self._close_parts()
+        self.config = config
+        self.open()
+        self._publish_state()
+        if self.mqtt:
+            self.mqtt.publish_enabled(self.enabled)
+        self.notifier.ready()
 
     def _on_command(self, command: Command) -> None:
         """Called on paho's thread: hand over and wake the loop."""

@@ -51,6 +51,10 @@ class Notifier:
         """One line shown by ``systemctl status`` (newlines would end the field)."""
         self._notify("STATUS=" + " ".join(text.splitlines()))
 
+    def reloading(self) -> None:
+        """A configuration reload has begun (``ExecReload=``); ``ready()`` ends it."""
+        self._notify("RELOADING=1")
+
     def stopping(self) -> None:
         """A clean shutdown has begun."""
         self._notify("STOPPING=1")

@@ -20,6 +20,6 @@ def run(args: argparse.Namespace) -> int:
     from edgemood.logsetup import setup_logging
 
     setup_logging(args.log_level or config.log.level)
-    daemon = Daemon(config)
+    daemon = Daemon(config, reload_config=lambda: load_config(args.config))  # SIGHUP reads the same file again
     daemon.install_signal_handlers()
     return daemon.run()

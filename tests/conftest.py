@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 import pytest
+from needs import missing
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edgemood.services import LocalService, ServiceError
@@ -23,7 +24,7 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalService
     try:
         broker = start_mosquitto(tmp_path_factory.mktemp("mosquitto"))
     except ServiceError as exc:
-        pytest.skip(f"needs a local mosquitto: {exc}")
+        missing(f"needs a local mosquitto: {exc}")
     yield broker
     broker.stop()
 
@@ -127,6 +128,6 @@ def mpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalService]:
     try:
         server = start_mpd(tmp_path_factory.mktemp("mpd"), {**default_playlists(), "many": 8})
     except ServiceError as exc:
-        pytest.skip(f"needs a local mpd: {exc}")
+        missing(f"needs a local mpd: {exc}")
     yield server
     server.stop()

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from needs import missing
 from daemon_harness import (
     ALTERNATING,
     DaemonProcess,
@@ -53,7 +54,7 @@ def private(start: Callable[..., LocalService], *args: Any, **kwargs: Any) -> Lo
     try:
         return start(*args, **kwargs)
     except ServiceError as exc:
-        pytest.skip(f"needs a local server: {exc}")
+        missing(f"needs a local server: {exc}")
 
 
 # -- broker outage -----------------------------------------------------------------------

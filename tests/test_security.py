@@ -10,6 +10,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from needs import missing
 from daemon_harness import ALTERNATING, DaemonProcess, daemon_config, listening_sockets, socket_inodes
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -46,7 +47,7 @@ class Pki:
 def make_pki(folder: Path) -> Pki:
     openssl = shutil.which("openssl")
     if not openssl:
-        pytest.skip("needs openssl to make test certificates (Debian package openssl)")
+        missing("needs openssl to make test certificates (Debian package openssl)")
     folder.mkdir()
 
     def run(*args: str | Path) -> None:
@@ -68,14 +69,14 @@ def tls_broker(workdir: Path, pki: Pki, password: str) -> LocalService:
 
     tool = shutil.which("mosquitto_passwd") or shutil.which("mosquitto_passwd", path="/usr/sbin:/usr/bin")
     if not tool:
-        pytest.skip("needs mosquitto_passwd (Debian package mosquitto)")
+        missing("needs mosquitto_passwd (Debian package mosquitto)")
     workdir.mkdir()
     subprocess.run([tool, "-b", "-c", str(workdir / "passwd"), USER, password], check=True, capture_output=True)
     conf = f"certfile {pki.broker_cert}\nkeyfile {pki.broker_key}\nallow_anonymous false\npassword_file {workdir / 'passwd'}"
     try:
         return start_mosquitto(workdir, extra_conf=conf)
     except ServiceError as exc:
-        pytest.skip(f"needs a local mosquitto: {exc}")
+        missing(f"needs a local mosquitto: {exc}")
 
 
 def retained_availability(broker: LocalService, topic: str, ca: Path, password: str) -> bytes:

@@ -1,9 +1,10 @@
-"""Replay frames for the demo and the tests, built from photos scikit-image ships.
+"""Replay frames for the demo and the tests, built from the photos edgemood ships.
 
-Real faces, not drawings: the astronaut (smiling), faces from the LFW subset,
-and photos without a face (a brick wall, the moon, a rocket), each placed on a 640x480
-camera-sized canvas with a little drift from frame to frame, as a person in
-front of a camera would move.
+Real faces, not drawings: the astronaut (smiling) and Grace Hopper, and
+photos without a face (a brick wall, a rocket launch, a cup of coffee), each
+placed on a 640x480 camera-sized canvas with a little drift from frame to
+frame, as a person in front of a camera would move. The same seed gives the
+same frames, so a replay tells the same story every time.
 """
 
 from __future__ import annotations
@@ -14,7 +15,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edgemood.photos import ASTRONAUT, BRICK, COFFEE, HOPPER, ROCKET, Photo
+
 FRAME_SIZE = (640, 480)
+
+#: What a scene can show: its photos, shown in turn, one per frame.
+SUBJECTS: dict[str, tuple[Photo, ...]] = {
+    "astronaut": (ASTRONAUT,),
+    "hopper": (HOPPER,),
+    "nobody": (BRICK, ROCKET, COFFEE),
+}
+#: The part of a photo that is shown (rows, columns): head and shoulders.
+CROPS: dict[str, tuple[slice, slice]] = {"astronaut": (slice(20, 330), slice(110, 350))}
 
 
 @dataclass(frozen=True)
@@ -24,31 +36,17 @@ class Scene:
     subject: str
     frames: int
 
-
-#: The demo's story: a smile, nobody, other people, the smile again.
-DEMO_SCENES = (
-    Scene("astronaut", 16), Scene("nobody", 12), Scene("lfw", 16), Scene("lfw_more", 16), Scene("astronaut", 12),
-)
-#: Which LFW faces the two LFW scenes show (indices into ``lfw_subset()``).
-LFW_FACES = {"lfw": (0, 29, 48, 51), "lfw_more": (2, 3, 4, 5)}
-#: Face photos are shown at this share of the frame height (LFW's are 25 px:
-#: larger would only be blur).
-SUBJECT_HEIGHT = {"lfw": 0.34, "lfw_more": 0.34}
+    @property
+    def caption(self) -> str:
+        """What is in front of the camera, in words."""
+        photos = SUBJECTS[self.subject]
+        if self.subject == "nobody":
+            return "nobody: " + ", ".join(photo.caption for photo in photos)
+        return " / ".join(photo.caption for photo in photos)
 
 
-def _subjects() -> dict[str, list[np.ndarray]]:
-    from skimage import data
-
-    astronaut = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)
-    lfw = (data.lfw_subset()[:100] * 255).astype(np.uint8)
-    return {
-        "astronaut": [astronaut[20:330, 110:350]],  # head and shoulders
-        "nobody": [data.brick(), data.moon(), cv2.cvtColor(data.rocket(), cv2.COLOR_RGB2GRAY)],
-        **{
-            name: [cv2.copyMakeBorder(lfw[i], 8, 8, 8, 8, cv2.BORDER_REPLICATE) for i in indices]
-            for name, indices in LFW_FACES.items()
-        },
-    }
+#: The demo's story: a smile, nobody, someone calm, the smile again.
+DEMO_SCENES = (Scene("astronaut", 16), Scene("nobody", 12), Scene("hopper", 16), Scene("astronaut", 12))
 
 
 def _place(photo: np.ndarray, rng: np.random.Generator, share: float = 0.8) -> np.ndarray:
@@ -63,16 +61,22 @@ def _place(photo: np.ndarray, rng: np.random.Generator, share: float = 0.8) -> n
     return canvas
 
 
+def _photo(photo: Photo) -> np.ndarray:
+    image = photo.load()
+    rows, columns = CROPS.get(photo.name, (slice(None), slice(None)))
+    return image[rows, columns]
+
+
 def write_replay(folder: Path, scenes: tuple[Scene, ...] = DEMO_SCENES, seed: int = 0) -> list[str]:
     """Write numbered PNG frames into ``folder``; returns each frame's subject."""
     folder.mkdir(parents=True, exist_ok=True)
-    subjects = _subjects()
     rng = np.random.default_rng(seed)
+    photos = {name: [_photo(photo) for photo in subject] for name, subject in SUBJECTS.items()}
     labels = []
     for scene in scenes:
-        photos = subjects[scene.subject]
+        shown = photos[scene.subject]
         for i in range(scene.frames):
-            frame = _place(photos[i % len(photos)], rng, SUBJECT_HEIGHT.get(scene.subject, 0.8))
+            frame = _place(shown[i % len(shown)], rng)
             cv2.imwrite(str(folder / f"{len(labels):04d}.png"), frame)
             labels.append(scene.subject)
     return labels

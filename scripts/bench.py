@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark edgemood's vision pipeline against the ``fer`` package's, on the same frames.
 
-Run from a checkout with edgemood installed (``pip install -e .``):
+Run from a checkout with edgemood and scikit-image installed (``pip install -e '.[bench]'``):
 
     python scripts/bench.py            # the full run: about 4 minutes
     python scripts/bench.py --quick    # 10 s instead of 60 s per daemon CPU sample

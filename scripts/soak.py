@@ -42,8 +42,8 @@ from edgemood.mqtt_topics import Topics  # noqa: E402
 from edgemood.services import LocalService, ServiceError  # noqa: E402
 from edgemood.stats import process_cpu_seconds, process_status_kib  # noqa: E402
 
-#: Happy, absent, then whatever the LFW faces read as: moods that map to different playlists.
-SCENES = (Scene("astronaut", 10), Scene("nobody", 10), Scene("lfw", 10))
+#: Happy, absent, then whatever Grace Hopper reads as: moods that map to different playlists.
+SCENES = (Scene("astronaut", 10), Scene("nobody", 10), Scene("hopper", 10))
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ LAST_LINE = re.compile(r"^pipeline speed-up vs peer: (\d+\.\dx|n/a \(no peer: .+
 
 @pytest.fixture(scope="module")
 def bench():
+    pytest.importorskip("skimage", reason="the benchmark's frames come from scikit-image's photos: pip install -e '.[bench]'")
     spec = importlib.util.spec_from_file_location("edgemood_bench", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up by name

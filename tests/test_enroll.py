@@ -49,13 +49,13 @@ def labelled_replay(tmp_path_factory: pytest.TempPathFactory, analyzer: FaceAnal
     """A replay folder of a user the shipped model misreads: (folder, smile mood, others mood).
 
     The astronaut's smile is enrolled as the mood the model finds least
-    likely in it, and other people's faces (LFW) as the mood the model does
+    likely in it, and another person's face (Grace Hopper) as the mood the model does
     see in the smile, so the base model is wrong on at least the smiles
     whatever model ships, and only a head that tells the two apart helps.
     """
     root = tmp_path_factory.mktemp("enroll-replay")
     write_replay(root / "smiles", (Scene("astronaut", PER_MOOD),), seed=1)
-    write_replay(root / "others", (Scene("lfw", PER_MOOD),), seed=2)
+    write_replay(root / "others", (Scene("hopper", PER_MOOD),), seed=2)
     seen = np.mean([analyzer.analyze(read_image(str(p))).faces[0].probabilities for p in sorted((root / "smiles").iterdir())], axis=0)
     seen_as = CLASSES[int(np.argmax(seen))]
     unlike = min((c for c in CLASSES if c != seen_as), key=lambda c: seen[CLASSES.index(c)])

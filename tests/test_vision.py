@@ -1,14 +1,13 @@
-"""Vision core on real photographs shipped by scikit-image."""
+"""Vision core on real photographs: the ones edgemood ships, and LFW faces where scikit-image is installed."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 import pytest
-from skimage import data
-
 from edgemood.inference.model import MoodModel
 from edgemood.inference.sidecar import CropGeometry
+from edgemood.photos import ASTRONAUT
 from edgemood.vision.align import EyeAligner
 from edgemood.vision.analyze import FaceAnalyzer
 from edgemood.vision.crop import Box, crop_face, full_frame_box
@@ -28,7 +27,7 @@ def iou(a: Box, b: Box) -> float:
 
 @pytest.fixture(scope="module")
 def astronaut_bgr() -> np.ndarray:
-    return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    return cv2.cvtColor(ASTRONAUT.load(), cv2.COLOR_GRAY2BGR)
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +49,7 @@ def test_boxes_scale_back_from_the_downscaled_search(astronaut_bgr):
 
 
 def test_lfw_faces_found_and_non_faces_rejected():
+    data = pytest.importorskip("skimage.data", reason="LFW faces come with scikit-image: pip install -e '.[bench]'")
     images = (data.lfw_subset() * 255).astype(np.uint8)  # 100 faces, then 100 non-faces
     detector = FaceDetector(DetectorSettings(detect_width=640))
     found = []

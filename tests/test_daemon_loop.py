@@ -181,3 +181,33 @@ def test_the_stats_window_keeps_a_bounded_number_of_timings() -> None:
         stats.record(1, {"detect": 0.001 if i < WINDOW_TIMINGS * 3 else 0.009})
     assert all(len(values) == WINDOW_TIMINGS for values in stats._timings.values())
     assert stats.snapshot()["latency_ms"]["detect"] == 9.0  # the newest frames decide
+
+
+def test_a_debug_folder_that_breaks_after_start_warns_once_and_the_loop_goes_on(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+    from edgemood.config import LogConfig
+
+    folder = tmp_path / "crops"
+    config = Config(
+        mood=MoodConfig(smoothing=1.0, min_dwell_s=0.0, absent_after_s=1.0),
+        mpd=MpdConfig(enabled=False),
+        mqtt=MqttConfig(enabled=False),
+        log=LogConfig(debug_frames_dir=str(folder)),
+    )
+    time_ = SteppingClock()
+    daemon = Daemon(config, source_factory=ScriptedSource, clock=time_.clock())
+    daemon.open()
+    try:
+        face_says(daemon, HAPPY)
+        daemon.step()
+        assert len(list(folder.iterdir())) == 1  # the crop behind the first change
+        folder.rename(tmp_path / "gone")
+        folder.write_text("a file where the folder was")  # e.g. the card remounted, a path replaced
+        for probabilities in [None, HAPPY] * 3:
+            face_says(daemon, probabilities)
+            time_.advance(2)
+            daemon._guarded_step()
+        assert daemon.errors == 0 and daemon.debouncer.state.mood == "happy"
+        warnings = [r for r in caplog.records if "debug_frames_dir" in r.getMessage()]
+        assert len(warnings) == 1
+    finally:
+        daemon.close()

@@ -60,7 +60,8 @@ class DetectConfig:
 
     scale_factor (1.01..2), min_neighbors (1..20), min_face_px (16..1024):
     OpenCV's detectMultiScale parameters. multiple_faces: ``"largest"`` (use
-    the biggest face) or ``"skip"`` (ignore frames with more than one face).
+    the biggest face), ``"skip"`` (ignore frames with more than one face) or
+    ``"all"`` (the room's mood from every face, see ``debounce.room_probabilities``).
     """
 
     scale_factor: float = 1.1
@@ -299,7 +300,7 @@ _RULES: dict[str, _Rule] = {
     "detect.scale_factor": _between(1.01, 2),
     "detect.min_neighbors": _between(1, 20),
     "detect.min_face_px": _between(16, 1024),
-    "detect.multiple_faces": _one_of("largest", "skip"),
+    "detect.multiple_faces": _one_of("largest", "skip", "all"),
     "model.path": _Rule(
         lambda v: not v or os.path.isfile(v), 'must be an existing model file ("" for the shipped one)'
     ),

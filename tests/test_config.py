@@ -59,7 +59,7 @@ BROKEN_FILES = [
     ("[detect]\nscale_factor = 1.0\n", "[detect] scale_factor = 1.0: must be a number in 1.01..2"),
     ("[detect]\nmin_neighbors = true\n", "[detect] min_neighbors = true: must be an integer in 1..20"),
     ("[detect]\nmin_face_px = 2000\n", "[detect] min_face_px = 2000"),
-    ("[detect]\nmultiple_faces = \"all\"\n", '[detect] multiple_faces = "all": must be one of "largest", "skip"'),
+    ("[detect]\nmultiple_faces = \"every\"\n", '[detect] multiple_faces = "every": must be one of "largest", "skip", "all"'),
     ("[model]\nthreads = 0\n", "[model] threads = 0: must be an integer in 1..8"),
     ("[model]\npath = \"no/such/model.tflite\"\n", '[model] path = "no/such/model.tflite": must be an existing'),
     ("[model]\npersonal = \"yes\"\n", '[model] personal = "yes": must be true or false'),

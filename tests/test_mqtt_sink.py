@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from needs import missing
 from polling import wait_until
 
 from edgemood.classes import CLASSES
+from edgemood.clock import Clock
 from edgemood.config import MqttConfig
 from edgemood.debounce import MoodChange, MoodState
 from edgemood.errors import UsageError
@@ -59,7 +61,9 @@ class Harness:
         self.sinks: list[MqttSink] = []
 
     def sink(self, on_command: Callable[[Command], None] | None = None, **overrides: object) -> MqttSink:
-        sink = MqttSink(replace(self.config, **overrides), on_command or self.commands.put, VERSION, clock=lambda: T0)
+        sink = MqttSink(
+            replace(self.config, **overrides), on_command or self.commands.put, VERSION, clock=Clock(wall=lambda: T0)
+        )
         self.sinks.append(sink)
         return sink
 
@@ -86,7 +90,7 @@ def broker_in(workdir: Path, extra_conf: str) -> Iterator[LocalService]:
     try:
         broker = start_mosquitto(workdir, extra_conf=extra_conf)
     except ServiceError as exc:
-        pytest.skip(f"needs a local mosquitto: {exc}")
+        missing(f"needs a local mosquitto: {exc}")
     with broker:
         yield broker
 
@@ -291,7 +295,7 @@ def outage(harness: Harness, broker: LocalService, mqtt_messages: Callable[..., 
 def test_password_login_and_no_password_in_logs(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     passwd_tool = shutil.which("mosquitto_passwd")
     if not passwd_tool:
-        pytest.skip("needs mosquitto_passwd (Debian package mosquitto)")
+        missing("needs mosquitto_passwd (Debian package mosquitto)")
     secret = "s3cret-Pa55word"
     passwd = tmp_path / "passwd"
     subprocess.run([passwd_tool, "-b", "-c", str(passwd), "edgemood", secret], check=True, capture_output=True)
@@ -315,7 +319,7 @@ def test_password_login_and_no_password_in_logs(tmp_path: Path, caplog: pytest.L
 def test_tls_with_a_private_ca(tmp_path: Path) -> None:
     openssl = shutil.which("openssl")
     if not openssl:
-        pytest.skip("needs openssl to make a test certificate")
+        missing("needs openssl to make a test certificate")
     cert, key = tmp_path / "broker.pem", tmp_path / "broker.key"
     subprocess.run(
         [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
@@ -424,7 +428,7 @@ def test_a_refusing_broker_is_logged_once_a_minute(tmp_path: Path, caplog: pytes
     now = [1000.0]
     with broker_in(tmp_path, "allow_anonymous false") as broker:
         harness = Harness(broker)
-        sink = MqttSink(harness.config, harness.commands.put, VERSION, monotonic=lambda: now[0])
+        sink = MqttSink(harness.config, harness.commands.put, VERSION, clock=Clock(monotonic=lambda: now[0]))
         harness.sinks.append(sink)
         try:
             sink.start()

@@ -49,7 +49,6 @@ import logging
 import ssl
 import sys
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass
 from collections.abc import Callable, Mapping
@@ -58,6 +57,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edgemood.clock import Clock, RateLimit
 from edgemood.config import MqttConfig, read_secret
 from edgemood.debounce import MoodChange, MoodState
 from edgemood.errors import UsageError
@@ -159,15 +159,13 @@ class MqttSink:
         config: MqttConfig,
         on_command: Callable[[Command], None],
         version: str,
-        clock: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
+        clock: Clock = Clock(),
         takeover: TakeoverRule = TakeoverRule(),
     ) -> None:
         self._config = config
         self._topics = Topics(config.base_topic, config.device_id)
         self._on_command = on_command
         self._clock = clock
-        self._monotonic = monotonic
         self._takeover = TakeoverDetector(takeover)
         self._ha_status = ha_status_topic(config.discovery_prefix)
         self._discovery = (
@@ -184,7 +182,8 @@ class MqttSink:
         self._connect_error: str | None = None  # paho's thread only
         self._connected_at = 0.0  # paho's thread only, monotonic
         self._refused = 0
-        self._refused_logged: tuple[str, float] | None = None  # paho's thread only
+        self._refused_reason: str | None = None  # paho's thread only, with its log's rate limit:
+        self._refused_log = RateLimit(REFUSED_LOG_EVERY_S, clock.monotonic)
         self._retained_seen: set[tuple[str, bytes]] = set()  # paho's thread only
         self._published = 0
         self._dropped = 0
@@ -265,7 +264,7 @@ class MqttSink:
 
     def report_error(self, message: str, topic: str | None = None) -> None:
         """Tell MQTT users about a rejected command or a runtime problem (``error`` topic)."""
-        self._publish_transient(self._topics.error, error_payload(message, topic, self._clock()))
+        self._publish_transient(self._topics.error, error_payload(message, topic, self._clock.wall()))
 
     def stats(self) -> dict[str, Any]:
         """Counters for the stats document and ``doctor``: published (acknowledged), dropped,
@@ -284,7 +283,7 @@ class MqttSink:
 
     def _lasting(self) -> bool:
         """Whether the current connection has lasted long enough to rule out a client id conflict."""
-        return self._connected and self._monotonic() - self._connected_at >= self._takeover.rule.stable_s
+        return self._connected and self._clock.monotonic() - self._connected_at >= self._takeover.rule.stable_s
 
     def _send(self, topic: str, payload: bytes, retain: bool = False) -> mqtt.MQTTMessageInfo:
         return self._client.publish(topic, payload, qos=self._config.qos, retain=retain)
@@ -342,8 +341,8 @@ class MqttSink:
             self._connected = True
             self._connects += 1
             self._connect_error = None
-            self._refused_logged = None
-            self._connected_at = self._monotonic()
+            self._refused_reason = None
+            self._connected_at = self._clock.monotonic()
         log.info(
             "MQTT: connected to %s:%d (%d leftover(s) re-sent)", self._config.host, self._config.port, len(leftovers)
         )
@@ -352,11 +351,11 @@ class MqttSink:
         """Count a refused connect; log it when new, or once a minute while it goes on."""
         with self._lock:
             self._refused += 1
-        now = self._monotonic()
-        last = self._refused_logged
-        if last is not None and last[0] == reason and now - last[1] < REFUSED_LOG_EVERY_S:
+        if reason != self._refused_reason:
+            self._refused_reason = reason
+            self._refused_log = RateLimit(REFUSED_LOG_EVERY_S, self._clock.monotonic)
+        if not self._refused_log.due():
             return
-        self._refused_logged = (reason, now)
         log.warning(
             "MQTT: broker %s:%d refused the connection: %s (%d refusal(s) so far; retrying, logged once a minute)",
             self._config.host,
@@ -387,7 +386,7 @@ class MqttSink:
             stopping = self._stopped
         if stopping or not was_connected:
             return
-        verdict = self._takeover.connection_lost(self._monotonic() - self._connected_at)
+        verdict = self._takeover.connection_lost(self._clock.monotonic() - self._connected_at)
         if verdict == "detected":
             rule = self._takeover.rule
             client.reconnect_delay_set(*rule.backoff_s)

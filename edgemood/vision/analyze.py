@@ -16,9 +16,14 @@ from edgemood.vision.detect import DetectorSettings, FaceDetector
 from edgemood.vision.frame import FrameError, to_gray
 
 #: What to do when several faces are in view: classify the largest (the person
-#: nearest the speakers), skip the frame (the seed system's rule), or all.
+#: nearest the speakers), skip the frame (the seed system's rule), or all (the
+#: room's mood, combined by ``edgemood.debounce.room_probabilities``).
 FacePolicy = Literal["largest", "skip", "all"]
 POLICIES: tuple[str, ...] = ("largest", "skip", "all")
+#: With "all", at most this many faces are classified, largest first: a frame
+#: full of false detections (a patterned curtain) must not cost a classification
+#: each. ``Analysis.seen`` still counts every face found.
+MAX_FACES = 6
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,8 @@ class FaceAnalyzer:
             boxes = boxes[:1]
         elif self.policy == "skip" and seen > 1:
             boxes = []
+        else:
+            boxes = boxes[:MAX_FACES]
         aligned = self.crops(gray, boxes)
         t2 = time.perf_counter()
         faces = []

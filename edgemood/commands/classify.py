@@ -20,7 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Classify each image; exit 1 if any could not be read."""
+    """Classify each image; exit 1 if any could not be read.
+
+    An unreadable image is reported once, on stderr; the table leaves it out,
+    and the JSON keeps an entry for it (with ``error``) so every input has one.
+    """
     from edgemood.inference.model import DEFAULT_MODEL, MoodModel
     from edgemood.vision.analyze import FaceAnalyzer
     from edgemood.vision.detect import DetectorSettings
@@ -29,14 +33,14 @@ def run(args: argparse.Namespace) -> int:
     model = MoodModel(args.model or DEFAULT_MODEL)
     # Still images are not a stream: no downscale cap beyond 640 px, no tracking.
     analyzer = FaceAnalyzer(model, DetectorSettings(min_face_px=args.min_face_px, detect_width=640), args.faces)
-    results, failed = [], 0
+    results, unreadable = [], []
     for path in args.images:
         try:
             gray = read_image(path)
         except FrameError as exc:
             print(f"edgemood classify: {exc}", file=sys.stderr)
-            failed += 1
-            results.append({"image": path, "error": str(exc), "faces": []})
+            unreadable.append({"image": path, "error": str(exc), "faces_seen": 0, "faces": []})
+            results.append(unreadable[-1])
             continue
         analyzer.detector.reset()
         analysis = analyzer.analyze(gray)
@@ -57,21 +61,30 @@ def run(args: argparse.Namespace) -> int:
                 ],
             }
         )
-    print(json.dumps(results, indent=2) if args.json else _table(results))
-    return 1 if failed else 0
+    if args.json:
+        print(json.dumps(results, indent=2))
+    elif len(unreadable) < len(results):
+        print(table([r for r in results if r not in unreadable]))
+    return 1 if unreadable else 0
 
 
-def _table(results: list[dict]) -> str:
-    header = f"{'image':30} {'box (x,y,w,h)':20} {'mood':9} {'conf':>5}  " + " ".join(f"{c[:5]:>5}" for c in CLASSES)
+def table(results: list[dict]) -> str:
+    """One row per face (or per image without one), a column per class under its full name."""
+    header = f"{'image':30} {'box (x,y,w,h)':20} {'mood':9} {'conf':>5}  " + " ".join(f"{c:>{_width(c)}}" for c in CLASSES)
     lines = [header]
     for result in results:
         name = Path(result["image"]).name[:30]
         if result["error"]:
             lines.append(f"{name:30} error: {result['error']}")
         elif not result["faces"]:
-            lines.append(f"{name:30} no face" + (f" ({result['faces_seen']} skipped)" if result.get("faces_seen") else ""))
+            lines.append(f"{name:30} no face" + (f" ({result['faces_seen']} skipped)" if result["faces_seen"] else ""))
         for face in result["faces"]:
             box = ",".join(str(v) for v in face["box"])
-            probs = " ".join(f"{face['probabilities'][c]:5.2f}" for c in CLASSES)
+            probs = " ".join(f"{face['probabilities'][c]:{_width(c)}.2f}" for c in CLASSES)
             lines.append(f"{name:30} {box:20} {face['mood']:9} {face['confidence']:5.2f}  {probs}")
     return "\n".join(lines)
+
+
+def _width(name: str) -> int:
+    """A probability column is as wide as its class name, and never narrower than 0.00."""
+    return max(len(name), 4)

@@ -1,4 +1,4 @@
-"""MPD sink: the switch planning and manual-change rules directly, the sink against a real MPD."""
+"""MPD sink: the switch planning directly, the sink against a real MPD (the manners: test_mpd_etiquette)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from edgemood.config import MpdConfig
 from edgemood.services import LocalService, free_port
 from polling import wait_until
 
-from edgemood.sinks.mpd import MpdSink, QueueMark, backoff_delays, manual_change, plan_switch
+from edgemood.sinks.mpd import MpdSink, backoff_delays, plan_switch
 
 # -- pure rules ------------------------------------------------------------------------
 
@@ -27,9 +27,8 @@ PLAYING = {"playlist": "9", "playlistlength": "4", "state": "play", "song": "2",
 
 
 def test_switch_now_loads_before_deleting_the_old_queue_then_plays():
-    plan = plan_switch(PLAYING, "calm", switch="now", shuffle=True, crossfade_s=2.4)
+    plan = plan_switch(PLAYING, "calm", switch="now", shuffle=True)
     assert plan.commands == (
-        ("crossfade", 2),
         ("load", "calm"),
         ("delete", (0, 4)),
         ("shuffle",),
@@ -39,14 +38,13 @@ def test_switch_now_loads_before_deleting_the_old_queue_then_plays():
 
 
 def test_switch_now_on_an_empty_queue_deletes_nothing():
-    plan = plan_switch({"playlistlength": "0", "state": "stop"}, "calm", switch="now", shuffle=False, crossfade_s=0)
-    assert [name for name, *_ in plan.commands] == ["crossfade", "load", "play"]
+    plan = plan_switch({"playlistlength": "0", "state": "stop"}, "calm", switch="now", shuffle=False)
+    assert [name for name, *_ in plan.commands] == ["load", "play"]
 
 
 def test_switch_at_track_end_keeps_the_playing_song_first_and_shuffles_only_after_it():
-    plan = plan_switch(PLAYING, "calm", switch="track_end", shuffle=True, crossfade_s=0)
+    plan = plan_switch(PLAYING, "calm", switch="track_end", shuffle=True)
     assert plan.commands == (
-        ("crossfade", 0),
         ("load", "calm"),
         ("delete", (3, 4)),
         ("delete", (0, 2)),
@@ -57,32 +55,17 @@ def test_switch_at_track_end_keeps_the_playing_song_first_and_shuffles_only_afte
 
 def test_switch_at_track_end_of_a_lone_song_only_appends():
     status = {"playlistlength": "1", "state": "play", "song": "0", "songid": "3"}
-    plan = plan_switch(status, "calm", switch="track_end", shuffle=False, crossfade_s=0)
-    assert [name for name, *_ in plan.commands] == ["crossfade", "load"]
+    plan = plan_switch(status, "calm", switch="track_end", shuffle=False)
+    assert [name for name, *_ in plan.commands] == ["load"]
     assert plan.kept_song == "3"
 
 
 @pytest.mark.parametrize("state", ["stop", "pause"])
 def test_switch_at_track_end_without_a_playing_song_switches_now(state):
     status = {**PLAYING, "state": state}
-    assert plan_switch(status, "calm", switch="track_end", shuffle=False, crossfade_s=0) == plan_switch(
-        status, "calm", switch="now", shuffle=False, crossfade_s=0
+    assert plan_switch(status, "calm", switch="track_end", shuffle=False) == plan_switch(
+        status, "calm", switch="now", shuffle=False
     )
-
-
-@pytest.mark.parametrize(
-    ("mark", "status", "expected"),
-    [
-        (QueueMark("9", False), PLAYING, None),
-        (QueueMark("9", False), {**PLAYING, "songid": "8", "song": "3"}, None),  # next song or skip
-        (QueueMark("9", False), {**PLAYING, "playlist": "10"}, "queue"),
-        (QueueMark("9", False), {**PLAYING, "state": "pause"}, "pause"),
-        (QueueMark("9", True), {**PLAYING, "state": "pause"}, None),
-        (QueueMark("9", False), {**PLAYING, "state": "stop"}, None),  # a queue that ran out stops too
-    ],
-)
-def test_manual_change(mark, status, expected):
-    assert manual_change(mark, status) == expected
 
 
 def test_backoff_doubles_to_the_cap_within_its_jitter():
@@ -288,16 +271,6 @@ def test_another_clients_change_holds_switching_until_the_hold_ends(control, sin
     assert time.monotonic() >= held_until and seen_upbeat
     wait_until(lambda: sink.status()["playlist"] == "focus", what="focus recorded")
     assert sink.status()["held_until"] is None
-
-
-def test_a_pause_by_another_client_holds_and_stays_paused(control, sinks):
-    sink, _ = sinks(manual_hold_s=1.0)
-    sink.play_playlist("calm")
-    wait_until(lambda: playing(control) == stored(control, "calm"), what="calm playing")
-    control.pause(1)
-    wait_until(lambda: sink.status()["held_until"], what="a manual hold")
-    wait_until(lambda: sink.status()["held_until"] is None, what="the end of the hold")
-    assert control.status()["state"] == "pause"  # the wanted playlist is loaded: nothing to undo
 
 
 def test_track_end_keeps_the_current_song_then_drops_it(control, sinks):

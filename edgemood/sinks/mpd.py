@@ -1,36 +1,46 @@
 """MPD sink: play the stored playlist that fits the mood, without ever blocking the caller.
 
 The daemon's loop only records what it wants (``play_playlist``); a worker
-thread owns the MPD connection and makes the server match:
+thread owns the MPD connection and makes the server match, with the manners
+of ``edgemood.sinks.etiquette`` (the listener is in charge):
 
 * **Switching.** One command list, so the queue is never left half-changed:
   ``load`` first (a missing playlist then fails before anything was removed),
-  then delete the old songs, ``shuffle`` and ``play``. ``crossfade`` is set in
-  the same list. With ``switch = "track_end"`` the song playing now is kept:
-  everything around it is deleted, the playlist is appended after it (and
-  shuffled there), and once MPD has moved on to the next song the kept one
-  is deleted too, so ``repeat`` never brings it back.
-* **Manual changes.** A second connection is parked in ``idle playlist
-  player``, so MPD wakes us on every queue or player change, ours included.
-  After each of our own edits we note the queue version (``status``'s
-  ``playlist`` counter, bumped by every queue edit) and whether playback was
-  paused. An event that finds a different version, or a pause that was not
-  there, was made by another client: automatic switching is then held for
-  ``manual_hold_s``, after which the wanted playlist is loaded again if it is
-  not what plays. Skipping, seeking or a stop are not counted (a queue that
-  simply ran out also stops). Our own edits cannot be mistaken for manual
-  ones because the worker looks at the server only between them.
+  then delete the old songs, ``shuffle`` and ``play``. ``crossfade`` is set
+  just before, when it differs. With ``switch = "track_end"`` the song
+  playing now is kept: everything around it is deleted, the playlist is
+  appended after it (and shuffled there), and once MPD has moved on to the
+  next song the kept one is deleted too, so ``repeat`` never brings it back.
+* **The listener's changes.** A second connection is parked in ``idle
+  playlist player``, so MPD wakes us on every queue or player change, ours
+  included. After each of our own commands we take a ``Mark`` of the server;
+  anything found different later was another client's doing. A pause or
+  stop by them is never undone; a queue edit holds switching for
+  ``manual_hold_s``. Our own edits cannot be mistaken for theirs because the
+  worker looks at the server only between them.
+* **Absence.** With ``on_absent = "pause"`` the music pauses when the mood
+  becomes absent and that pause, and only that one, is lifted when a face
+  returns.
 * **Degrading.** ``commands`` is read on connect; a missing ``crossfade``,
-  ``shuffle`` or ``partition`` (Mopidy-MPD lacks some) is logged once and
-  skipped. A partition without an audio output is logged once as well: MPD
-  creates partitions without one, and taking the user's output away from the
-  main queue is not ours to decide.
-* **Outages.** Reconnects back off from 1 s to 30 s with jitter. After a
-  reconnect the queue is trusted only if it is still the one we left and
-  still playing; otherwise (an MPD restart empties the queue) the wanted
-  playlist is loaded and played again. A ``ping``-like ``status`` every
-  ``KEEPALIVE_S`` keeps MPD's ``connection_timeout`` from closing the idle
-  command connection and notices a dead server.
+  ``shuffle`` or ``partition`` is logged once and skipped, and so is a
+  ``crossfade`` the server lists but refuses (Mopidy-MPD). A partition
+  without an audio output is logged once as well: MPD creates partitions
+  without one, and taking the user's output away from the main queue is not
+  ours to decide.
+* **Outages.** A connection counts once its first ``status`` is answered: a
+  server that accepts the socket but refuses commands (a password is needed)
+  is a failed connection. Reconnects back off from 1 s to 30 s with jitter;
+  the backoff starts again only after a session that lasted ``STABLE_S``.
+  After a reconnect the queue is trusted only if it is still the one we
+  left; otherwise (an MPD restart empties the queue) the wanted playlist is
+  loaded again, within the manners above. A ``status`` every ``KEEPALIVE_S``
+  keeps MPD's ``connection_timeout`` from closing the idle command
+  connection and notices a dead server.
+* **No silent deaths.** Both threads catch everything at their top: an
+  unexpected error is logged once with its traceback and the session is
+  renewed. What belongs to one connection (its commands, whether its idle
+  connection was lost) lives in its ``_Session``, so a late-dying idle
+  thread of an old session cannot end the next one.
 
 Errors (a missing playlist, an unreachable server) go to the log, to
 ``status()["last_error"]`` and to ``on_error``, once per occurrence rather
@@ -47,13 +57,14 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mpd import CommandError, FailureResponseCode, MPDClient, MPDError
 
 from edgemood.config import MpdConfig, read_secret
 from edgemood.errors import EdgemoodError
+from edgemood.sinks.etiquette import PLAY, ListenerChange, Manners, Mark, Step, listener_change
 
 log = logging.getLogger(__name__)
 
@@ -63,28 +74,21 @@ KEEPALIVE_S = 30.0
 #: Reconnect backoff bounds in seconds.
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 30.0
+#: A session that lasted this long (s) was healthy: the next outage's backoff starts from the beginning.
+STABLE_S = 30.0
 #: How long ``stop()`` waits for the worker thread.
 STOP_WAIT_S = 2.0
+#: How long closing a session waits for its idle thread.
+IDLE_JOIN_S = 1.0
 #: Commands we can do without, each skipped with one log line when missing.
 OPTIONAL_COMMANDS = ("crossfade", "shuffle")
 #: MPD subsystems whose changes can be another client's doing.
 WATCHED = ("playlist", "player")
+#: Error codes that mean "you may not" rather than "that failed".
+REFUSALS = (FailureResponseCode.PERMISSION, FailureResponseCode.PASSWORD)
 
 #: A command for ``MPDClient``: its name, then its arguments.
 MpdCommand = tuple[Any, ...]
-
-
-@dataclass(frozen=True)
-class QueueMark:
-    """The server as we last saw it: queue version and whether it was paused."""
-
-    version: str | None
-    paused: bool
-
-    @classmethod
-    def of(cls, status: Mapping[str, str]) -> "QueueMark":
-        """The mark of an MPD ``status`` reply."""
-        return cls(version=status.get("playlist"), paused=status.get("state") == "pause")
 
 
 @dataclass(frozen=True)
@@ -96,9 +100,7 @@ class SwitchPlan:
     kept_song: str | None
 
 
-def plan_switch(
-    status: Mapping[str, str], playlist: str, *, switch: str, shuffle: bool, crossfade_s: float
-) -> SwitchPlan:
+def plan_switch(status: Mapping[str, str], playlist: str, *, switch: str, shuffle: bool) -> SwitchPlan:
     """How to replace the queue described by ``status`` with a stored playlist.
 
     ``load`` comes before any deletion so that a missing playlist fails while
@@ -107,9 +109,8 @@ def plan_switch(
     otherwise the old queue goes and playback starts at the top of the new one.
     """
     length = int(status.get("playlistlength", "0"))
-    # MPD's crossfade takes whole seconds.
-    commands: list[MpdCommand] = [("crossfade", round(crossfade_s)), ("load", playlist)]
-    if switch == "track_end" and status.get("state") == "play" and "song" in status:
+    commands: list[MpdCommand] = [("load", playlist)]
+    if switch == "track_end" and status.get("state") == PLAY and "song" in status:
         current = int(status["song"])
         if current + 1 < length:
             commands.append(("delete", (current + 1, length)))
@@ -124,18 +125,6 @@ def plan_switch(
         commands.append(("shuffle",))
     commands.append(("play", 0))
     return SwitchPlan(tuple(commands), kept_song=None)
-
-
-def manual_change(mark: QueueMark, status: Mapping[str, str]) -> str | None:
-    """What another client did since ``mark`` was taken, or None.
-
-    ``"queue"``: the queue was edited; ``"pause"``: playback was paused.
-    """
-    if status.get("playlist") != mark.version:
-        return "queue"
-    if status.get("state") == "pause" and not mark.paused:
-        return "pause"
-    return None
 
 
 def backoff_delays(
@@ -174,27 +163,51 @@ def _interrupt(client: MPDClient) -> None:
         pass  # already closed: nothing is blocked on it
 
 
-@dataclass
+def _disconnect(client: MPDClient) -> None:
+    try:
+        client.disconnect()
+    except (MPDError, OSError):
+        pass  # the server may already be gone
+
+
+@dataclass(eq=False)
 class _Session:
-    """One connection pair: ``client`` for commands, ``watcher`` parked in idle by ``thread``."""
+    """One connection pair and what belongs to it alone.
+
+    ``client`` runs the commands, ``watcher`` is parked in idle by ``thread``.
+    ``lost`` (guarded by the sink's lock) says why the idle connection ended;
+    it is this session's, so an old idle thread dying late cannot end a newer
+    session.
+    """
 
     client: MPDClient
     watcher: MPDClient
-    thread: threading.Thread
+    #: What the server offers (``commands``), and what it listed but refused.
+    commands: frozenset[str]
+    #: The first ``status`` reply, which proved the server takes our commands.
+    status: dict[str, str]
+    refused: set[str] = field(default_factory=set)
+    thread: threading.Thread | None = None
+    lost: str | None = None
+    closing: bool = False
+    opened_at: float = 0.0
 
     def close(self) -> None:
         """Stop the idle thread and drop both connections."""
+        self.closing = True
         _interrupt(self.watcher)
-        self.thread.join(timeout=1.0)
+        if self.thread is not None:
+            self.thread.join(timeout=IDLE_JOIN_S)
         for connection in (self.watcher, self.client):
-            try:
-                connection.disconnect()
-            except (MPDError, OSError):
-                pass  # the server may already be gone
+            _disconnect(connection)
+
+
+class _Refused(MPDError):
+    """The server took the connection but refused a command needed to use it."""
 
 
 class MpdSink:
-    """Keeps MPD playing the playlist the daemon last asked for."""
+    """Keeps MPD playing the playlist the daemon last asked for, as far as the listener lets it."""
 
     def __init__(
         self,
@@ -207,23 +220,22 @@ class MpdSink:
         self._clock = clock
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
-        # Shared with the caller's and the watcher's threads; guarded by _cond.
+        # Shared with the caller's and the idle thread; guarded by _cond.
         self._desired: str | None = None
+        self._absent = False
         self._failed: str | None = None
         self._poked = False
-        self._watch_lost = False
         self._stopping = False
         self._connected = False
         self._loaded: str | None = None
-        self._held_until: float | None = None
+        self._manners = Manners()
         self._last_error: str | None = None
-        self._sessions = 0
-        # The worker's own.
-        self._mark: QueueMark | None = None
-        self._kept_song: str | None = None
-        self._commands: frozenset[str] = frozenset()
-        self._warned: set[str] = set()
         self._reported: str | None = None
+        self._sessions = 0
+        self._warned: set[str] = set()
+        # The worker's own.
+        self._mark: Mark | None = None
+        self._kept_song: str | None = None
 
     # -- the caller's side ------------------------------------------------
 
@@ -233,12 +245,23 @@ class MpdSink:
             self._thread = threading.Thread(target=self._run, name="edgemood-mpd", daemon=True)
             self._thread.start()
 
-    def play_playlist(self, name: str | None) -> None:
-        """Ask for a stored playlist (None: leave playback alone); the latest request wins."""
+    def play_playlist(self, name: str | None, absent: bool = False) -> None:
+        """Ask for a stored playlist (None: keep the one asked for); the latest request wins.
+
+        ``absent``: nobody is in front of the camera; with ``on_absent =
+        "pause"`` the music pauses then, and resumes at the first call without it.
+        """
         with self._cond:
-            if name != self._desired:
+            changed = False
+            if name is not None and name != self._desired:
                 self._desired = name
                 self._failed = None
+                changed = True
+            if absent != self._absent:
+                self._absent = absent
+                self._manners.absence(absent, pause=self._config.on_absent == "pause")
+                changed = True
+            if changed:
                 self._poked = True
                 self._cond.notify()
 
@@ -248,7 +271,9 @@ class MpdSink:
             return {
                 "connected": self._connected,
                 "playlist": self._loaded,
-                "held_until": self._held_until,
+                "held_until": self._manners.held_until,
+                "stopped_by_listener": self._manners.listener_stopped,
+                "paused_for_absence": self._manners.own_pause,
                 "last_error": self._last_error,
                 "reconnects": max(0, self._sessions - 1),
             }
@@ -264,27 +289,34 @@ class MpdSink:
     # -- the worker -------------------------------------------------------
 
     def _run(self) -> None:
+        """Connect, serve, reconnect with backoff; nothing but ``stop()`` ends this loop."""
         delays = backoff_delays()
         while not self._stopping:
+            session: _Session | None = None
             try:
                 session = self._open_session()
-            except (MPDError, OSError, EdgemoodError) as exc:
-                self._report(f"cannot connect to MPD at {self._address()}: {_describe(exc)}")
-                self._sleep(next(delays))
-                continue
-            delays = backoff_delays()
-            try:
                 self._serve(session)
-            except (MPDError, OSError) as exc:
+            except (MPDError, OSError, EdgemoodError) as exc:
                 if not self._stopping:
-                    self._report(f"lost the connection to MPD at {self._address()}: {_describe(exc)}")
-            except Exception:  # a worker that dies silently would leave the music stuck
-                log.exception("MPD sink: unexpected failure; reconnecting")
+                    self._report(self._failure(session, exc))
+            except Exception as exc:  # a worker that died would leave the music stuck for good
+                self._report(f"MPD sink failed unexpectedly ({type(exc).__name__}: {exc}); reconnecting", traceback=True)
             finally:
-                session.close()
-                with self._cond:
-                    self._connected = False
+                if session is not None:
+                    session.close()
+                    with self._cond:
+                        self._connected = False
+            if session is not None and self._clock() - session.opened_at >= STABLE_S:
+                delays = backoff_delays()
             self._sleep(next(delays))
+
+    def _failure(self, session: _Session | None, exc: BaseException) -> str:
+        """The one line for a failed or lost connection."""
+        if session is not None:
+            return f"lost the connection to MPD at {self._address()}: {_describe(exc)}"
+        if isinstance(exc, _Refused):
+            return f"MPD at {self._address()} {exc}"
+        return f"cannot connect to MPD at {self._address()}: {_describe(exc)}"
 
     def _sleep(self, seconds: float) -> None:
         with self._cond:
@@ -295,45 +327,65 @@ class MpdSink:
         return host if host.startswith(("/", "@")) else f"{host}:{self._config.port}"
 
     def _open_session(self) -> _Session:
-        client = self._connect(first=True)
+        """Both connections, in our partition, with a ``status`` answered; raises otherwise."""
+        client = self._connect()
         try:
-            watcher = self._connect(first=False)
+            commands = frozenset(client.commands())
+            if self._config.partition:
+                self._enter_partition(client, commands, check_outputs=True)
+            status = client.status()
+            watcher = self._connect()
+        except CommandError as exc:
+            _disconnect(client)
+            raise self._refusal(exc) from exc
         except BaseException:
-            client.disconnect()
+            _disconnect(client)
             raise
-        thread = threading.Thread(target=self._watch, args=(watcher,), name="edgemood-mpd-idle", daemon=True)
-        session = _Session(client, watcher, thread)
-        thread.start()
+        session = _Session(client, watcher, commands, status, opened_at=self._clock())
+        try:
+            if self._config.partition:
+                self._enter_partition(watcher, commands, check_outputs=False)
+        except BaseException:
+            session.close()
+            raise
+        session.thread = threading.Thread(target=self._watch, args=(session,), name="edgemood-mpd-idle", daemon=True)
+        session.thread.start()
         with self._cond:
             self._connected = True
             self._sessions += 1
-            self._watch_lost = False
             self._failed = None
-        self._reported = None
+            self._reported = None
         log.info("connected to MPD at %s (protocol %s)", self._address(), client.mpd_version)
         return session
 
-    def _connect(self, first: bool) -> MPDClient:
-        """One authenticated connection in our partition; ``first`` also learns the commands."""
+    def _refusal(self, exc: CommandError) -> _Refused:
+        """A command refused while connecting, as a line that says what to do."""
+        hint = ""
+        if exc.errno in REFUSALS:
+            hint = (
+                "; the password in [mpd] password_file lacks that permission"
+                if self._config.password_file
+                else "; MPD wants a password: set [mpd] password_file to a file holding it"
+            )
+        return _Refused(f"refused '{exc.command or 'status'}': {_describe(exc)}{hint}")
+
+    def _connect(self) -> MPDClient:
+        """One connection, authenticated when a password is configured."""
         client = MPDClient()
         client.timeout = self._config.timeout_s
         client.connect(self._config.host, self._config.port)
         try:
             if self._config.password_file:
                 client.password(read_secret(self._config.password_file))
-            if first:
-                self._commands = frozenset(client.commands())
-            if self._config.partition:
-                self._enter_partition(client, check_outputs=first)
         except BaseException:
-            client.disconnect()
+            _disconnect(client)
             raise
         return client
 
-    def _enter_partition(self, client: MPDClient, check_outputs: bool) -> None:
+    def _enter_partition(self, client: MPDClient, commands: frozenset[str], check_outputs: bool) -> None:
         name = self._config.partition
         instead = f"playing in the default queue instead of partition '{name}'"
-        if not (self._supported("newpartition", instead) and self._supported("partition", instead)):
+        if not (self._supported(commands, "newpartition", instead) and self._supported(commands, "partition", instead)):
             return
         try:
             client.newpartition(name)
@@ -350,78 +402,78 @@ class MpdSink:
                 name,
             )
 
-    def _supported(self, command: str, instead: str = "carrying on without it") -> bool:
+    def _supported(self, commands: frozenset[str], command: str, instead: str = "carrying on without it") -> bool:
         """Whether the server has ``command``; the first time it has not, say so and what happens instead."""
-        if command in self._commands:
+        if command in commands:
             return True
         self._warn_once(command, "MPD server lacks '%s'; %s", command, instead)
         return False
 
-    def _warn_once(self, key: str, message: str, *args: object) -> None:
-        if key not in self._warned:
+    def _warn_once(self, key: str, message: str, *args: object, traceback: bool = False) -> None:
+        with self._cond:
+            if key in self._warned:
+                return
             self._warned.add(key)
-            log.warning(message, *args)
+        log.log(logging.ERROR if traceback else logging.WARNING, message, *args, exc_info=traceback)
 
-    def _watch(self, watcher: MPDClient) -> None:
-        """The idle connection: pokes the worker on every change MPD reports."""
+    def _watch(self, session: _Session) -> None:
+        """The idle connection: pokes the worker on every change MPD reports; ends only its own session."""
+        reason = "the idle connection was closed"
         try:
             while True:
-                watcher.idle(*WATCHED)
+                session.watcher.idle(*WATCHED)
                 with self._cond:
                     self._poked = True
                     self._cond.notify()
-        except (MPDError, OSError):
+        except (MPDError, OSError) as exc:
+            reason = f"the idle connection was closed: {_describe(exc)}"
+        except Exception as exc:  # a watcher that died silently would leave the listener's changes unseen
+            reason = f"the idle connection failed ({type(exc).__name__}: {exc})"
+            if not session.closing:
+                self._warn_once(f"idle:{type(exc).__name__}:{exc}", "MPD sink: %s; reconnecting", reason, traceback=True)
+        finally:
             with self._cond:
-                self._watch_lost = True
+                session.lost = reason
                 self._cond.notify()
 
     def _serve(self, session: _Session) -> None:
         client = session.client
-        status = client.status()
-        if self._mark is None or status.get("state") != "play" or QueueMark.of(status) != self._mark:
-            # Not the queue we left playing (first connect, or MPD restarted).
+        status = session.status
+        if self._mark is None or not self._mark.same_queue(status):
+            # Not the queue we left (first connect, or MPD restarted): only its state speaks.
             with self._cond:
                 self._loaded = None
+                self._manners.fresh(status)
             self._kept_song = None
-        self._mark = QueueMark.of(status)
+            self._mark = Mark.of(status)
         while True:
             status = self._observe(client, status)
-            self._reconcile(client, status)
+            status = self._act(session, status)
             with self._cond:
                 self._cond.wait_for(
-                    lambda: self._stopping or self._poked or self._watch_lost, timeout=self._wait_s()
+                    lambda: self._stopping or self._poked or session.lost is not None, timeout=self._wait_s()
                 )
                 if self._stopping:
                     return
-                if self._watch_lost:
-                    raise MPDError("the idle connection was closed")
+                if session.lost is not None:
+                    raise MPDError(session.lost)
                 self._poked = False
             status = client.status()
 
     def _wait_s(self) -> float:
-        if self._held_until is None:
+        held_until = self._manners.held_until
+        if held_until is None:
             return KEEPALIVE_S
-        return max(0.0, min(KEEPALIVE_S, self._held_until - self._clock()))
+        return max(0.0, min(KEEPALIVE_S, held_until - self._clock()))
 
     def _observe(self, client: MPDClient, status: dict[str, str]) -> dict[str, str]:
-        """Notice other clients' changes and finish a ``track_end`` switch; returns the fresh status."""
+        """Take in other clients' changes and finish a ``track_end`` switch; returns the fresh status."""
         assert self._mark is not None
-        change = manual_change(self._mark, status)
+        change = listener_change(self._mark, status)
+        self._mark = Mark.of(status)
         if change is not None:
-            self._mark = QueueMark.of(status)
-            if change == "queue":
-                self._kept_song = None
-                with self._cond:
-                    self._loaded = None
-            if self._config.manual_hold_s > 0:
-                log.info(
-                    "another MPD client %s; automatic switching held for %g s",
-                    "changed the queue" if change == "queue" else "paused playback",
-                    self._config.manual_hold_s,
-                )
-                with self._cond:
-                    self._held_until = self._clock() + self._config.manual_hold_s
-        if self._kept_song is not None and status.get("state") == "play" and status.get("songid") != self._kept_song:
+            self._respect(change)
+        if self._kept_song is not None and status.get("state") == PLAY and status.get("songid") != self._kept_song:
             try:
                 client.deleteid(self._kept_song)
             except CommandError as exc:
@@ -429,26 +481,66 @@ class MpdSink:
                     raise
             self._kept_song = None
             status = client.status()
-            self._mark = QueueMark.of(status)
+            self._mark = Mark.of(status)
         return status
 
-    def _reconcile(self, client: MPDClient, status: dict[str, str]) -> None:
-        """Load the wanted playlist unless it already plays, a hold is on, or it failed."""
+    def _respect(self, change: ListenerChange) -> None:
+        hold_s = self._config.manual_hold_s
         with self._cond:
-            if self._held_until is not None:
-                if self._clock() < self._held_until:
-                    return
-                self._held_until = None
+            self._manners.listener(change, self._clock(), hold_s)
+            if change.queue:
+                self._loaded = None
+            stopped = self._manners.listener_stopped
+        if change.queue:
+            self._kept_song = None
+        if stopped:
+            outcome = "edgemood starts nothing until someone plays again"
+        elif change.player == PLAY:
+            outcome = "following the mood again"
+        else:
+            outcome = ""
+        if change.queue and hold_s > 0:
+            outcome = f"automatic switching held for {hold_s:g} s" + (f"; {outcome}" if outcome else "")
+        log.info("another MPD client %s%s", change.describe(), f"; {outcome}" if outcome else "")
+
+    def _act(self, session: _Session, status: dict[str, str]) -> dict[str, str]:
+        """Do the one step the manners allow now; returns the status after it."""
+        with self._cond:
+            if self._manners.release_hold(self._clock()):
                 log.info("manual hold over; automatic switching resumes")
             desired = self._desired
-            if desired is None or desired == self._loaded or desired == self._failed:
-                return
-        config = self._config
-        plan = plan_switch(
-            status, desired, switch=config.switch, shuffle=config.shuffle, crossfade_s=config.crossfade_s
-        )
+            switch_wanted = desired is not None and desired not in (self._loaded, self._failed)
+            step = self._manners.next_step(
+                state=status.get("state", "stop"),
+                switch_wanted=switch_wanted,
+                absent=self._absent,
+                autoplay=self._config.autoplay,
+            )
+        if step is Step.NOTHING:
+            return status
+        client = session.client
+        if step is Step.SWITCH:
+            assert desired is not None
+            if not self._switch(session, status, desired):
+                return client.status()
+        else:
+            client.pause(1 if step is Step.PAUSE else 0)
+            log.info("MPD: %s", "paused: nobody is there" if step is Step.PAUSE else "resumed: a face is back")
+        status = client.status()
+        self._mark = Mark.of(status)
+        with self._cond:
+            self._manners.done(step)
+        return status
+
+    def _switch(self, session: _Session, status: dict[str, str], desired: str) -> bool:
+        """Replace the queue with ``desired`` and play it; False (reported) when the server refused."""
+        client = session.client
+        self._set_crossfade(session, status)
+        plan = plan_switch(status, desired, switch=self._config.switch, shuffle=self._config.shuffle)
         commands = [
-            command for command in plan.commands if command[0] not in OPTIONAL_COMMANDS or self._supported(command[0])
+            command
+            for command in plan.commands
+            if command[0] not in OPTIONAL_COMMANDS or self._supported(session.commands, command[0])
         ]
         try:
             client.command_list_ok_begin()
@@ -463,23 +555,39 @@ class MpdSink:
             with self._cond:
                 self._failed = desired
             self._report(message)
-            self._mark = QueueMark.of(client.status())
-            return
-        self._mark = QueueMark.of(client.status())
+            self._mark = Mark.of(client.status())
+            return False
         self._kept_song = plan.kept_song
-        self._reported = None
         with self._cond:
             self._loaded = desired
+            self._reported = None
         log.info("MPD: playing playlist '%s'%s", desired, " after the current song" if plan.kept_song else "")
+        return True
 
-    def _report(self, message: str) -> None:
+    def _set_crossfade(self, session: _Session, status: Mapping[str, str]) -> None:
+        """Set ``crossfade_s`` if the server has another value; a server that refuses it is left alone."""
+        seconds = round(self._config.crossfade_s)  # MPD's crossfade takes whole seconds
+        if status.get("xfade", "0") == str(seconds) or "crossfade" in session.refused:
+            return
+        if not self._supported(session.commands, "crossfade"):
+            return
+        try:
+            session.client.crossfade(seconds)
+        except (CommandError, ValueError) as exc:
+            # Mopidy-MPD lists crossfade but answers "ACK [0@0] {crossfade} Not implemented",
+            # and python-mpd2 raises ValueError for that unknown error code 0.
+            session.refused.add("crossfade")
+            reason = _describe(exc) if isinstance(exc, CommandError) else "not implemented"
+            self._warn_once("crossfade", "MPD server lacks 'crossfade' (%s); carrying on without it", reason)
+
+    def _report(self, message: str, traceback: bool = False) -> None:
         """Log and hand on an error once, however often a retry runs into it again."""
         with self._cond:
             self._last_error = message
-        if message == self._reported:
-            return
-        self._reported = message
-        log.warning("%s", message)
+            if message == self._reported:
+                return
+            self._reported = message
+        log.log(logging.ERROR if traceback else logging.WARNING, "%s", message, exc_info=traceback)
         if self._on_error is not None:
             try:
                 self._on_error(message)

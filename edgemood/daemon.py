@@ -24,7 +24,7 @@ from edgemood.classes import CLASSES
 from edgemood.clock import Clock, RateLimit
 from edgemood.config import Config
 from edgemood.errors import EdgemoodError
-from edgemood.debounce import MoodChange, MoodDebouncer, MoodState
+from edgemood.debounce import MoodChange, MoodDebouncer, MoodState, room_probabilities
 from edgemood.inference.model import DEFAULT_MODEL, MoodModel
 from edgemood.logsetup import mood_fields
 from edgemood.mqtt_topics import Command
@@ -41,6 +41,9 @@ log = logging.getLogger("edgemood.daemon")
 
 #: STATUS= and the stats window are refreshed at most this often (s).
 STATUS_EVERY_S = 1.0
+#: The first stats go out this soon after the first frame (s), not a whole
+#: ``stats_interval_s`` later: until then Home Assistant would show the previous run's.
+FIRST_STATS_AFTER_S = 5.0
 #: A camera sending unusable frames, or a frame whose processing failed, is logged at most this often (s).
 REJECT_LOG_EVERY_S = 60.0
 #: This many frames failing in a row is a fault that a restart may cure: exit 1 and let systemd restart.
@@ -181,9 +184,7 @@ class Daemon:
             # reported; the service is up either way)
             self._guarded_step()
             self.notifier.ready()
-            self._publish_state()
-            if self.mqtt:
-                self.mqtt.publish_enabled(self.enabled)
+            self._publish_all_states()
             self._loop()
         finally:
             self.close()
@@ -202,7 +203,8 @@ class Daemon:
         # Wake at least this often, whatever interval_s is, so a long sampling
         # interval never starves the watchdog or delays a command.
         ping_every = min(self.notifier.watchdog_interval() or STATUS_EVERY_S, STATUS_EVERY_S)
-        last_status = last_stats = time.monotonic()
+        last_status = time.monotonic()
+        last_stats = last_status - stats_every + min(FIRST_STATS_AFTER_S, stats_every)
         next_tick = last_status + interval
         while not self._stop_requested:
             if self._reload_requested:
@@ -250,9 +252,7 @@ class Daemon:
         self._close_parts()
         self.config = config
         self.open()
-        self._publish_state()
-        if self.mqtt:
-            self.mqtt.publish_enabled(self.enabled)
+        self._publish_all_states()
         self.notifier.ready()
 
     def _on_command(self, command: Command) -> None:
@@ -288,17 +288,23 @@ class Daemon:
         now = self.clock.monotonic()
         if frame is None:
             # the camera is away: nobody can be seen, so the mood drifts to absent
+            self._faces_seen(0)
             self._apply(self.debouncer.update(now, None))
             return None
         analysis = self.analyzer.analyze(frame)
         if analysis.error:
             # an unusable frame shows nobody either: garbage must not hold the last mood forever
             self._reject(analysis.error)
+            self._faces_seen(0)
             self._apply(self.debouncer.update(now, None))
             return analysis
         self.stats.record(len(analysis.faces), analysis.timings)
-        face = analysis.faces[0] if analysis.faces else None
-        probabilities = self.personal.apply(face.probabilities, face.embedding) if face else None
+        self._faces_seen(analysis.seen)
+        # one face (largest) or the room's mood from all of them (multiple_faces = "all")
+        probabilities = room_probabilities(
+            [self.personal.apply(face.probabilities, face.embedding) for face in analysis.faces],
+            [face.box.w * face.box.h for face in analysis.faces],
+        )
         change = self.debouncer.update(now, probabilities)
         if change and self.config.log.debug_frames_dir and analysis.faces and not self._debug_write_failed:
             self._save_debug_crop(change, analysis)
@@ -352,6 +358,20 @@ class Daemon:
             elif command.kind == "mood" and self.debouncer:
                 log.info("mood %s by MQTT command", command.value or "released to automatic")
                 self._apply(self.debouncer.force(command.value, self.clock.monotonic()))  # type: ignore[arg-type]
+                if self.mqtt:
+                    self.mqtt.publish_override(command.value)  # type: ignore[arg-type]
+
+    def _publish_all_states(self) -> None:
+        """Mood, switch and override states of a pipeline just (re)opened: its mood is the camera's."""
+        self._publish_state()
+        if self.mqtt:
+            self.mqtt.publish_enabled(self.enabled)
+            self.mqtt.publish_override(None)
+
+    def _faces_seen(self, count: int) -> None:
+        """The face-count sensor's state (the sink sends it only when it changes)."""
+        if self.mqtt:
+            self.mqtt.publish_faces(count)
 
     def _reject(self, error: str) -> None:
         """Count an unusable frame; log the first and then one summary a minute, not one per frame."""

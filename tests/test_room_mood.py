@@ -1,13 +1,19 @@
-"""The room's mood (``[detect] multiple_faces = "all"``) as pure logic, and a forced mood's flag."""
+"""The room's mood (``[detect] multiple_faces = "all"``): pure logic, then the daemon feeding it."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pytest
 
 from edgemood.classes import CLASSES
-from edgemood.config import MoodConfig
+from edgemood.config import Config, DetectConfig, ModelConfig, MoodConfig, MpdConfig, MqttConfig
+from edgemood.daemon import Daemon
 from edgemood.debounce import MoodDebouncer, room_probabilities
+from edgemood.mqtt_topics import Command
+from edgemood.vision.analyze import Analysis, Face
+from edgemood.vision.crop import Box
 
 
 def one_hot(name: str) -> np.ndarray:
@@ -85,3 +91,69 @@ def test_the_state_says_whether_a_mood_is_forced() -> None:
     assert change is not None and change.current.forced and debouncer.state.forced
     release = debouncer.force(None, 2.0)
     assert release is not None and not release.current.forced
+
+
+# -- in the daemon: every face reaches the debouncer, and the face count reaches MQTT -------------
+
+
+class _Recorder:
+    """Stands in for the MQTT sink; keeps the face counts and override states it is given."""
+
+    def __init__(self) -> None:
+        self.faces: list[int] = []
+        self.overrides: list[str | None] = []
+
+    def publish_faces(self, count: int) -> None:
+        self.faces.append(count)
+
+    def publish_override(self, mood: str | None) -> None:
+        self.overrides.append(mood)
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: None
+
+
+class _Frames:
+    name = "scripted"
+
+    def open(self) -> None:
+        pass
+
+    def read(self) -> np.ndarray:
+        return np.zeros((240, 320), np.uint8)
+
+    def close(self) -> None:
+        pass
+
+
+def _face(probabilities: np.ndarray, side: float) -> Face:
+    return Face(Box(0, 0, side, side), 0.0, probabilities, np.zeros(8, np.float32), np.zeros((48, 48), np.uint8))
+
+
+def test_the_daemon_feeds_the_room_to_the_debouncer_and_counts_faces() -> None:
+    config = Config(
+        detect=DetectConfig(multiple_faces="all"),
+        model=ModelConfig(personal=False),
+        mood=MoodConfig(smoothing=1.0),
+        mpd=MpdConfig(enabled=False),
+        mqtt=MqttConfig(enabled=False),
+    )
+    daemon = Daemon(config, source_factory=_Frames)
+    daemon.open()
+    try:
+        recorder = daemon.mqtt = _Recorder()  # type: ignore[assignment]
+        faces = [_face(one_hot("happy"), 120), _face(one_hot("sad"), 60)]
+        daemon.analyzer.analyze = lambda frame: Analysis(faces, seen=3, timings={})  # type: ignore[union-attr]
+        daemon.step()
+        smoothed = daemon.debouncer.state.probabilities  # type: ignore[union-attr]
+        assert smoothed["happy"] == pytest.approx(0.8) and smoothed["sad"] == pytest.approx(0.2)
+        assert recorder.faces == [3]  # every face seen, also those beyond what was classified
+        daemon.analyzer.analyze = lambda frame: Analysis([], seen=0, timings={})  # type: ignore[union-attr]
+        daemon.step()
+        assert recorder.faces == [3, 0]
+        daemon.commands.put(Command("mood", "fear"))
+        daemon.commands.put(Command("mood", None))
+        daemon._drain_commands()
+        assert recorder.overrides == ["fear", None]
+    finally:
+        daemon.close()

@@ -499,14 +499,20 @@ def _check_together(config: Config, raw: _Raw) -> None:
             )
 
 
+def config_file(path: Path | None) -> Path | None:
+    """The file a command reads: the one named, else ``DEFAULT_CONFIG_PATH`` if it exists, else none."""
+    if path is not None:
+        return Path(path)
+    return DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.exists() else None
+
+
 def load_config(path: Path | None, environ: Mapping[str, str] = os.environ) -> Config:
     """Load, override from the environment and validate; raise ``UsageError`` on any fault.
 
     ``path=None`` reads ``DEFAULT_CONFIG_PATH`` when it exists and otherwise
     uses pure defaults; an explicitly named file must exist.
     """
-    if path is None:
-        path = DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.exists() else None
+    path = config_file(path)
     raw = _from_file(Path(path)) if path is not None else {}
     raw.update(_from_environ(environ))
     return _build(raw)

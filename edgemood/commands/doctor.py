@@ -8,6 +8,7 @@ running keeps its session and its ``online``.
 from __future__ import annotations
 
 import argparse
+import glob
 import threading
 import time
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Callable
 
 TIMEOUT_S = 5.0
+#: Where the kernel names the board; a Raspberry Pi's says so.
+BOARD_MODEL = Path("/proc/device-tree/model")
 
 
 @dataclass(frozen=True)
@@ -59,22 +62,43 @@ def check_camera(config) -> Check:
     from edgemood.sources import open_source
 
     spec = config.camera.source
-    fixes = {
-        "picamera2": "sudo apt install python3-picamera2, use a venv made with --system-site-packages, check `rpicam-hello --list-cameras`",
-        "v4l2": "check `ls /dev/video*` and that the service user is in the video group",
-    }
     source = None
     try:
         source = open_source(spec, config.camera.width, config.camera.height, config.camera.loop)
         source.open()
         frame = source.read()
     except Exception as exc:
-        kind = spec.split(":", 1)[0]
-        return Check("camera", False, f"{spec}: {exc}", fixes.get(kind, "check [camera] source"))
+        kind, on_pi = spec.split(":", 1)[0], on_raspberry_pi()
+        problem = str(exc)
+        if kind == "picamera2" and not on_pi:  # the source's own advice (apt install) does not apply here
+            problem = f"this is not a Raspberry Pi ({problem.split(':', 1)[0]})"
+        return Check("camera", False, f"{spec}: {problem}", camera_fix(kind, on_pi, sorted(glob.glob("/dev/video*"))))
     finally:
         if source is not None:
             source.close()
     return Check("camera", True, f"{spec}: frame {frame.shape[1]}x{frame.shape[0]}")
+
+
+def on_raspberry_pi() -> bool:
+    """Whether this board is a Raspberry Pi (only there does picamera2 make sense)."""
+    try:
+        return "Raspberry Pi" in BOARD_MODEL.read_text(errors="replace")
+    except OSError:
+        return False
+
+
+def camera_fix(kind: str, on_pi: bool, video_devices: list[str]) -> str:
+    """What to do about a camera that failed, given the board and the V4L2 devices present."""
+    if kind == "picamera2" and on_pi:
+        return "sudo apt install python3-picamera2, use a venv made with --system-site-packages, check `rpicam-hello --list-cameras`"
+    if kind in ("picamera2", "v4l2"):
+        device = video_devices[0] if video_devices else "/dev/video0"
+        found = f"found: {' '.join(video_devices)}" if video_devices else "no /dev/video* here: plug in a USB camera"
+        advice = f'set [camera] source = "v4l2:{device}" ({found})'
+        if kind == "picamera2":
+            return f"{advice}, or replay a file: or dir: source"
+        return f"{advice}, and check that the service user is in the video group"
+    return "check [camera] source"
 
 
 def check_mpd(config) -> Check:
@@ -122,14 +146,20 @@ def check_broker(config) -> Check:
 
     try:
         client = configured_client(cfg, f"edgemood-doctor-{cfg.device_id}")
-        client.on_connect = on_connect
-        client.connect_async(cfg.host, cfg.port, keepalive=10)
-        client.loop_start()
     except Exception as exc:
         return Check("broker", False, str(exc), "fix [mqtt] tls_ca / password_file")
+    client.on_connect = on_connect
+    client.connect_timeout = TIMEOUT_S
+    try:
+        # A blocking connect, as for MPD: a closed port is "Connection refused" at once,
+        # a failed TLS handshake names its reason.
+        client.connect(cfg.host, cfg.port, keepalive=10)
+    except Exception as exc:
+        return Check("broker", False, f"{cfg.host}:{cfg.port}: {exc}", "start mosquitto (`systemctl status mosquitto`) or fix [mqtt] host/port/tls_ca")
+    client.loop_start()
     try:
         if not done.wait(TIMEOUT_S):
-            return Check("broker", False, f"{cfg.host}:{cfg.port}: no answer in {TIMEOUT_S:.0f} s", "start mosquitto or fix [mqtt] host/port (TLS listener? set tls_ca)")
+            return Check("broker", False, f"{cfg.host}:{cfg.port}: no MQTT answer in {TIMEOUT_S:.0f} s", "is that port a broker? (a TLS listener needs [mqtt] tls_ca)")
         reason = result["reason"]
         if getattr(reason, "is_failure", False):
             return Check("broker", False, f"{cfg.host}:{cfg.port}: refused: {reason}", "check [mqtt] username and password_file")
@@ -144,7 +174,7 @@ CHECKS: tuple[Callable, ...] = (check_model, check_camera, check_mpd, check_brok
 
 def run(args: argparse.Namespace) -> int:
     """Print each check; exit 1 if any failed (2 if the config itself is bad)."""
-    from edgemood.config import load_config
+    from edgemood.config import DEFAULT_CONFIG_PATH, config_file, load_config
     from edgemood.errors import UsageError
 
     try:
@@ -152,7 +182,9 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as exc:
         print(Check("config", False, str(exc), "edit the named key (see deploy/edgemood.example.toml)").line())
         return 2
-    print(Check("config", True, str(args.config or "defaults / /etc/edgemood/edgemood.toml")).line())
+    path = config_file(args.config)
+    detail = str(path) if path else f"built-in defaults: {DEFAULT_CONFIG_PATH} does not exist (every key is optional)"
+    print(Check("config", True, detail).line())
     results = [check(config) for check in CHECKS]
     for result in results:
         print(result.line())

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from edgemood.stats import process_cpu_seconds, process_status_kib
+from needs import missing
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
 LAST_LINE = re.compile(r"^pipeline speed-up vs peer: (\d+\.\dx|n/a \(no peer: .+\))$")
@@ -21,7 +22,8 @@ LAST_LINE = re.compile(r"^pipeline speed-up vs peer: (\d+\.\dx|n/a \(no peer: .+
 
 @pytest.fixture(scope="module")
 def bench():
-    pytest.importorskip("skimage", reason="the benchmark's frames come from scikit-image's photos: pip install -e '.[bench]'")
+    if importlib.util.find_spec("skimage") is None:
+        missing("the benchmark's frames come from scikit-image's photos: pip install -e '.[bench]'")
     spec = importlib.util.spec_from_file_location("edgemood_bench", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up by name

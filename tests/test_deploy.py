@@ -27,6 +27,7 @@ import pytest
 
 from edgemood.classes import MOODS
 from edgemood.config import DEFAULT_CONFIG_PATH, SCHEMA, Config, load_config
+from needs import missing
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -46,7 +47,7 @@ INSTALL_RUN_TIMEOUT_S = INSTALL_TIMEOUT_S - 100
 def systemd_analyze() -> str:
     path = shutil.which("systemd-analyze")
     if not path:
-        pytest.skip("needs systemd-analyze (sudo apt-get install systemd)")
+        missing("needs systemd-analyze (apt-get install systemd)")
     return path
 
 
@@ -85,14 +86,14 @@ def install_sh(*args: str | Path, timeout: float = 60) -> subprocess.CompletedPr
 def apt_numpy_version() -> str:
     """apt's numpy as the distro's Python sees it; skips where that is not set up."""
     if not SYSTEM_PYTHON.is_file():
-        pytest.skip(f"needs Debian's {SYSTEM_PYTHON}")
+        missing(f"needs Debian's {SYSTEM_PYTHON}")
     probe = subprocess.run(
         [str(SYSTEM_PYTHON), "-I", "-c", "import numpy, venv; print(numpy.__version__)"],
         capture_output=True,
         text=True,
     )
     if probe.returncode != 0:
-        pytest.skip(f"needs apt's numpy and venv for {SYSTEM_PYTHON} (sudo apt-get install python3-numpy python3-venv)")
+        missing(f"needs apt's numpy and venv for {SYSTEM_PYTHON} (apt-get install python3-numpy python3-venv)")
     return probe.stdout.strip()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+
 from edgemood.inference.model import MoodModel
 from edgemood.inference.sidecar import CropGeometry
 from edgemood.photos import ASTRONAUT
@@ -13,6 +14,7 @@ from edgemood.vision.analyze import FaceAnalyzer
 from edgemood.vision.crop import Box, crop_face, full_frame_box
 from edgemood.vision.detect import DetectorSettings, FaceDetector
 from edgemood.vision.frame import FrameError, read_image, to_gray
+from needs import missing
 
 #: The astronaut's face, marked by hand on the 512x512 photo (x, y, w, h).
 ASTRONAUT_FACE = Box(175.0, 60.0, 100.0, 105.0)
@@ -49,7 +51,10 @@ def test_boxes_scale_back_from_the_downscaled_search(astronaut_bgr):
 
 
 def test_lfw_faces_found_and_non_faces_rejected():
-    data = pytest.importorskip("skimage.data", reason="LFW faces come with scikit-image: pip install -e '.[bench]'")
+    try:
+        from skimage import data
+    except ImportError:
+        missing("LFW faces come with scikit-image: pip install -e '.[bench]'")
     images = (data.lfw_subset() * 255).astype(np.uint8)  # 100 faces, then 100 non-faces
     detector = FaceDetector(DetectorSettings(detect_width=640))
     found = []

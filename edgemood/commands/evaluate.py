@@ -6,13 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
-from edgemood.commands.train import DEFAULT_DATA
+from edgemood.commands.train import DATA_HELP
 from edgemood.errors import UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``edgemood eval``."""
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="dataset root (default %(default)s)")
+    parser.add_argument("--data", type=Path, required=True, help=DATA_HELP)
     parser.add_argument("--split", default="publictest")
     parser.add_argument("--model", type=Path, default=None, help="a .tflite with its sidecar (default: the shipped model)")
     parser.add_argument("--png", type=Path, default=None, help="write the confusion matrix here")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgemood.commands.train import DEFAULT_DATA
+from edgemood.commands.train import DATA_HELP
 from edgemood.errors import EdgemoodError, UsageError
 
 #: Training crops used to calibrate int8 activation ranges.
@@ -19,7 +19,7 @@ REPRESENTATIVE = 500
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``edgemood export``."""
     parser.add_argument("checkpoint", type=Path, help="a best.keras / last.keras from edgemood train")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="dataset root (default %(default)s)")
+    parser.add_argument("--data", type=Path, required=True, help=DATA_HELP + " (calibration and validation)")
     parser.add_argument("--out", type=Path, default=Path("models/edgemood-fer8-int8.tflite"))
     parser.add_argument("--no-flip-tta", action="store_true", help="do not average with the mirrored face")
     parser.add_argument("--seed", type=int, default=0)

@@ -7,12 +7,13 @@ from pathlib import Path
 
 from edgemood.errors import EdgemoodError, UsageError
 
-DEFAULT_DATA = Path("../shared/datasets/ferplus")
+#: ``--data`` of train, eval and export: required, as no dataset comes with edgemood.
+DATA_HELP = "dataset root with <split>/<class>/*.png (the shipped model used FERPlus: models/MODEL_CARD.md)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``edgemood train`` (defaults are the shipped model's recipe)."""
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="dataset root with <split>/<class>/*.png (default %(default)s)")
+    parser.add_argument("--data", type=Path, required=True, help=DATA_HELP)
     parser.add_argument("--out", type=Path, default=Path("runs/fer8"), help="run folder: checkpoints, log.jsonl, recipe.json")
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--batch", type=int, default=128)

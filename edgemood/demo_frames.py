@@ -41,7 +41,7 @@ class Scene:
         """What is in front of the camera, in words."""
         photos = SUBJECTS[self.subject]
         if self.subject == "nobody":
-            return "nobody: " + ", ".join(photo.caption for photo in photos)
+            return "nobody (photos of " + ", ".join(photo.caption for photo in photos) + ")"
         return " / ".join(photo.caption for photo in photos)
 
 

@@ -111,6 +111,11 @@ group_option() {
     fi
 }
 
+# systemd's own test (sd_booted): is it the init system of this machine?
+systemd_running() {
+    [[ -d /run/systemd/system ]]
+}
+
 on_raspberry_pi() {
     grep -qs "Raspberry Pi" /proc/device-tree/model
 }
@@ -273,11 +278,17 @@ else
     printf '%s\n' "$unit_text" >"$UNIT"
     chmod 0644 "$UNIT"
 fi
-system systemctl daemon-reload
-system systemctl enable edgemood.service
-# Type=notify: this returns once the daemon has opened its model and camera.
-system systemctl restart edgemood.service ||
-    die "edgemood is installed but did not start: see journalctl -u edgemood -n 50, fix $CONFIG, then: sudo systemctl restart edgemood"
+if [[ -n "$PREFIX" ]] || systemd_running; then
+    system systemctl daemon-reload
+    system systemctl enable edgemood.service
+    # Type=notify: this returns once the daemon has opened its model and camera.
+    system systemctl restart edgemood.service ||
+        die "edgemood is installed but did not start: see journalctl -u edgemood -n 50, fix $CONFIG, then: sudo systemctl restart edgemood"
+else
+    # A container or a chroot: the unit can be enabled for the next boot, not started.
+    run systemctl enable edgemood.service
+    echo "note: systemd is not running here (a container or chroot?): edgemood.service is enabled, not started"
+fi
 
 cat <<EOF
 

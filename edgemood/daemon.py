@@ -20,7 +20,7 @@ from typing import Callable
 import cv2
 
 from edgemood import __version__
-from edgemood.classes import CLASSES
+from edgemood.classes import ABSENT, CLASSES
 from edgemood.clock import Clock, RateLimit
 from edgemood.config import Config
 from edgemood.errors import EdgemoodError
@@ -326,8 +326,8 @@ class Daemon:
             "mood %s -> %s (%.2f)%s", change.previous, mood, change.current.confidence,
             f", playlist {playlist}" if playlist else "", extra=mood_fields(mood, change.current.confidence),
         )
-        if self.mpd and playlist:
-            self.mpd.play_playlist(playlist)
+        if self.mpd:  # absent matters too: [mpd] on_absent may pause
+            self.mpd.play_playlist(playlist, absent=mood == ABSENT)
         if self.mqtt:
             dated = dataclasses.replace(
                 change, current=self._dated(change.current), at=self.clock.wall_time_of(change.at)

@@ -6,17 +6,18 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from mpd import CommandError, MPDClient
 from mpd import ConnectionError as MpdConnectionError
+from mpd import MPDClient
 
 import edgemood.sinks.mpd as mpd_sink
 from edgemood.config import MpdConfig
-from edgemood.services import LocalService, free_port
+from edgemood.services import free_port
+from mpd_helpers import connect, control, playing, player, sinks, stored  # noqa: F401 (fixtures)
 from polling import wait_until
 
 from edgemood.sinks.mpd import MpdSink, backoff_delays, plan_switch
@@ -164,59 +165,6 @@ def test_missing_commands_are_skipped_with_one_log_line(monkeypatch, caplog):
 # -- against a real MPD ----------------------------------------------------------------
 
 
-def connect(server: LocalService, partition: str = "", password: str = "") -> MPDClient:
-    client = MPDClient()
-    client.timeout = 5
-    client.connect(server.host, server.port)
-    if password:
-        client.password(password)
-    if partition:
-        try:
-            client.newpartition(partition)
-        except CommandError:
-            pass  # made by an earlier test
-        client.partition(partition)
-    return client
-
-
-def playing(client: MPDClient) -> list[str] | None:
-    """The queue's files while MPD plays, else None."""
-    if client.status()["state"] != "play":
-        return None
-    return [song["file"] for song in client.playlistinfo()]
-
-
-def stored(client: MPDClient, name: str) -> list[str]:
-    return list(client.listplaylist(name))
-
-
-@pytest.fixture
-def control(mpd: LocalService) -> Iterator[MPDClient]:
-    """A second MPD client, like a user's phone app, on an emptied default queue."""
-    client = connect(mpd)
-    client.clear()
-    yield client
-    client.disconnect()
-
-
-@pytest.fixture
-def sinks(mpd: LocalService) -> Iterator[Callable[..., tuple[MpdSink, list[str]]]]:
-    """Factory: ``sinks(**mpd_config)`` -> a started sink on the session's MPD and its error list."""
-    started: list[MpdSink] = []
-
-    def make(**overrides: Any) -> tuple[MpdSink, list[str]]:
-        errors: list[str] = []
-        settings = {"host": mpd.host, "port": mpd.port, "crossfade_s": 0, "shuffle": False, **overrides}
-        sink = MpdSink(MpdConfig(**settings), on_error=errors.append)
-        sink.start()
-        started.append(sink)
-        return sink, errors
-
-    yield make
-    for sink in started:
-        sink.stop()
-
-
 def test_switches_playlists_with_crossfade(control, sinks):
     sink, errors = sinks(crossfade_s=3)
     sink.play_playlist("calm")
@@ -359,3 +307,123 @@ def test_an_unreachable_server_is_reported_and_stop_is_prompt():
     assert not sink.status()["connected"]
     sink.stop()
     assert not [t for t in threading.enumerate() if t.name.startswith("edgemood-mpd")]
+
+
+# -- faults: refused commands, unexpected errors, what belongs to one session -------------------
+
+
+@pytest.fixture
+def thread_deaths(monkeypatch) -> list[threading.ExceptHookArgs]:
+    """Exceptions that ended a thread: what ``threading.excepthook`` would only print to stderr."""
+    deaths: list[threading.ExceptHookArgs] = []
+    monkeypatch.setattr(threading, "excepthook", deaths.append)
+    return deaths
+
+
+def test_a_server_that_refuses_commands_is_a_failed_connection_reported_once(tmp_path: Path, monkeypatch, caplog):
+    from edgemood.services.mpd import start_mpd
+
+    server = start_mpd(tmp_path / "mpd", {"calm": 1}, password="s3cret")  # anonymous clients may do nothing
+    connects: list[float] = []
+
+    class Counting(MPDClient):
+        def connect(self, *args: Any, **kwargs: Any) -> None:
+            connects.append(time.monotonic())
+            super().connect(*args, **kwargs)
+
+    monkeypatch.setattr(mpd_sink, "MPDClient", Counting)
+    errors: list[str] = []
+    sink = MpdSink(MpdConfig(host=server.host, port=server.port), on_error=errors.append)
+    try:
+        with caplog.at_level(logging.INFO, logger="edgemood.sinks.mpd"):
+            sink.start()
+            sink.play_playlist("calm")
+            time.sleep(3.4)  # backoff 0.5-1 s, then 1-2 s, then 2-4 s: at most three attempts
+            connected = sink.status()["connected"]
+    finally:
+        sink.stop()
+        server.stop()
+    assert len(errors) == 1, errors
+    assert "permission" in errors[0] and "password_file" in errors[0]
+    assert 2 <= len(connects) <= 3, connects
+    assert not connected and not any("connected to MPD" in r.getMessage() for r in caplog.records)
+    assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
+
+
+def test_an_unexpected_error_in_the_worker_is_logged_once_and_the_music_still_follows(
+    control, sinks, monkeypatch, caplog, thread_deaths
+):
+    class Flaky(MPDClient):
+        failures = 1
+
+        def commands(self) -> list[str]:
+            if Flaky.failures:
+                Flaky.failures -= 1
+                raise RuntimeError("injected fault")
+            return super().commands()
+
+    monkeypatch.setattr(mpd_sink, "MPDClient", Flaky)
+    with caplog.at_level(logging.INFO, logger="edgemood.sinks.mpd"):
+        sink, errors = sinks()
+        sink.play_playlist("calm")
+        wait_until(lambda: playing(control) == stored(control, "calm"), what="calm playing after the fault")
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    assert len(tracebacks) == 1 and "injected fault" in tracebacks[0].getMessage()
+    assert len(errors) == 1 and thread_deaths == []
+
+
+def test_an_unexpected_error_in_the_idle_thread_renews_the_session(control, sinks, monkeypatch, caplog, thread_deaths):
+    class Flaky(MPDClient):
+        failures = 1
+
+        def idle(self, *subsystems: str) -> list[str]:
+            if Flaky.failures:
+                Flaky.failures -= 1
+                raise RuntimeError("injected idle fault")
+            return super().idle(*subsystems)
+
+    monkeypatch.setattr(mpd_sink, "MPDClient", Flaky)
+    with caplog.at_level(logging.INFO, logger="edgemood.sinks.mpd"):
+        sink, _ = sinks()
+        sink.play_playlist("calm")
+        wait_until(lambda: playing(control) == stored(control, "calm"), what="calm playing")
+        wait_until(lambda: sink.status()["reconnects"] == 1 and sink.status()["connected"], what="a new session")
+        control.add(stored(control, "comfort")[0])  # the listener edits the queue: the new idle thread sees it
+        wait_until(lambda: sink.status()["held_until"], what="the edit noticed", timeout=5)
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    assert len(tracebacks) == 1 and "injected idle fault" in tracebacks[0].getMessage()
+    assert thread_deaths == []
+
+
+def test_a_late_idle_thread_of_an_old_session_cannot_end_the_next_one(mpd, control, sinks, monkeypatch):
+    class Slow(MPDClient):
+        """The first idle connection notices its end only after 3 s; one ``status`` fails on request."""
+
+        slow_idles = 1
+        fail_status = False
+
+        def idle(self, *subsystems: str) -> list[str]:
+            try:
+                return super().idle(*subsystems)
+            except MpdConnectionError:
+                if Slow.slow_idles:
+                    Slow.slow_idles -= 1
+                    time.sleep(3.0)  # longer than closing a session waits for its idle thread
+                raise
+
+        def status(self) -> dict[str, str]:
+            if Slow.fail_status:
+                Slow.fail_status = False
+                raise MpdConnectionError("injected: connection lost")
+            return super().status()
+
+    monkeypatch.setattr(mpd_sink, "MPDClient", Slow)
+    sink, errors = sinks()
+    sink.play_playlist("calm")
+    wait_until(lambda: playing(control) == stored(control, "calm"), what="calm playing")
+    Slow.fail_status = True
+    sink.play_playlist("upbeat")  # wakes the worker, whose next status fails: the first session is lost
+    wait_until(lambda: playing(control) == stored(control, "upbeat"), what="upbeat in the second session")
+    time.sleep(3.5)  # meanwhile the first session's idle thread ends
+    assert sink.status()["connected"] and sink.status()["reconnects"] == 1
+    assert errors == [f"lost the connection to MPD at {mpd.host}:{mpd.port}: injected: connection lost"]

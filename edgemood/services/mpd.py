@@ -5,19 +5,22 @@ playlists, the database and the log, so nothing touches ``/run`` or ``/var``.
 There is no ``state_file`` on purpose: a restart then loses the queue, the
 harshest case the MPD sink has to recover from. The outputs use MPD's
 ``null`` plugin, which keeps real-time pace without a sound card, so "what is
-playing" behaves as on a real player.
+playing" behaves as on a real player. Every generated track carries a title
+and, for the default playlists, a genre tag (RIFF ``INFO`` chunk, which MPD and
+Mopidy both read), so ``edgemood playlists --create`` has a library to work on.
 """
 
 from __future__ import annotations
 
 import math
+import struct
 import subprocess
 import time
 import wave
 from collections.abc import Mapping
 from pathlib import Path
 
-from edgemood.config import DEFAULT_PLAYLISTS
+from edgemood.config import DEFAULT_GENRES, DEFAULT_PLAYLISTS
 from edgemood.services import LocalService, ServiceError, find_binary, free_port, wait_for_port
 
 HOST = "127.0.0.1"
@@ -58,8 +61,23 @@ def mpd_conf(workdir: Path, port: int, password: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_tone(path: Path, frequency: int, seconds: float = TRACK_S) -> None:
-    """A mono 8-bit sine WAV; one second is computed and repeated, so this is fast.
+def default_genres(playlists: Mapping[str, int]) -> dict[str, str]:
+    """The genre tag of each generated playlist's tracks: the first default genre of its name, if any."""
+    return {name: DEFAULT_GENRES[name][0] for name in playlists if name in DEFAULT_GENRES}
+
+
+def riff_info(tags: Mapping[str, str]) -> bytes:
+    """A RIFF ``LIST``/``INFO`` chunk: ``{"INAM": title, "IGNR": genre, ...}``, NUL-ended, padded to even sizes."""
+    body = b"INFO"
+    for key, value in tags.items():
+        data = value.encode("utf-8") + b"\0"
+        data += b"\0" * (len(data) % 2)
+        body += key.encode("ascii") + struct.pack("<I", len(data)) + data
+    return b"LIST" + struct.pack("<I", len(body)) + body
+
+
+def write_tone(path: Path, frequency: int, seconds: float = TRACK_S, tags: Mapping[str, str] | None = None) -> None:
+    """A mono 8-bit sine WAV, tagged with ``tags`` (see ``riff_info``); one second is computed and repeated.
 
     An integer ``frequency`` makes that second a whole number of periods, so
     the repeats join without clicks.
@@ -71,19 +89,41 @@ def write_tone(path: Path, frequency: int, seconds: float = TRACK_S) -> None:
         out.setframerate(SAMPLE_RATE)
         whole, rest = divmod(int(seconds * SAMPLE_RATE), SAMPLE_RATE)
         out.writeframes(bytes(period) * whole + bytes(period[:rest]))
+    if tags:
+        riff = bytearray(path.read_bytes())
+        chunk = riff_info(tags)
+        riff[4:8] = struct.pack("<I", len(riff) - 8 + len(chunk))  # the RIFF size covers the new chunk
+        path.write_bytes(bytes(riff) + chunk)
 
 
-def write_library(workdir: Path, playlists: Mapping[str, int]) -> None:
-    """Tracks ``music/<name>-<n>.wav`` and a stored playlist ``<name>.m3u`` per name."""
-    music, stored = workdir / "music", workdir / "playlists"
+def write_tracks(music: Path, playlists: Mapping[str, int], genres: Mapping[str, str]) -> dict[str, list[str]]:
+    """Tracks ``<name>-<n>.wav`` in ``music``, titled, with ``genres[name]`` as genre tag when given.
+
+    Returns each name's files, in order.
+    """
     music.mkdir(parents=True, exist_ok=True)
-    stored.mkdir(parents=True, exist_ok=True)
     tone = 220
+    files: dict[str, list[str]] = {}
     for name, count in playlists.items():
-        files = [f"{name}-{n}.wav" for n in range(1, count + 1)]
-        for file in files:
-            write_tone(music / file, tone)
+        files[name] = [f"{name}-{n}.wav" for n in range(1, count + 1)]
+        for n, file in enumerate(files[name], start=1):
+            tags = {"INAM": f"{name} {n}", "IART": "edgemood"}
+            if name in genres:
+                tags["IGNR"] = genres[name]
+            write_tone(music / file, tone, tags=tags)
             tone += 20
+    return files
+
+
+def write_library(workdir: Path, playlists: Mapping[str, int], genres: Mapping[str, str] | None = None) -> None:
+    """Tracks ``music/<name>-<n>.wav`` and a stored playlist ``<name>.m3u`` per name.
+
+    ``genres`` maps a name to its tracks' genre tag (default: ``default_genres``).
+    """
+    stored = workdir / "playlists"
+    stored.mkdir(parents=True, exist_ok=True)
+    tracks = write_tracks(workdir / "music", playlists, default_genres(playlists) if genres is None else genres)
+    for name, files in tracks.items():
         (stored / f"{name}.m3u").write_text("".join(f"{file}\n" for file in files), encoding="utf-8")
 
 
@@ -108,12 +148,17 @@ def wait_for_database(host: str, port: int, password: str = "", timeout: float =
 
 
 def start_mpd(
-    workdir: Path, playlists: Mapping[str, int] | None = None, port: int | None = None, password: str = ""
+    workdir: Path,
+    playlists: Mapping[str, int] | None = None,
+    port: int | None = None,
+    password: str = "",
+    genres: Mapping[str, str] | None = None,
 ) -> LocalService:
     """Start MPD with generated tracks and stored playlists; return once they are loadable.
 
     ``playlists`` maps a stored-playlist name to its number of tracks
-    (default: the playlists of the default mood mapping, 3 tracks each).
+    (default: the playlists of the default mood mapping, 3 tracks each);
+    ``genres`` a name to its tracks' genre tag (default: ``default_genres``).
     ``password`` (optional) then grants every permission and anonymous
     clients none. ``restart()`` on the result keeps the port; the database and
     the playlists survive it, the queue does not.
@@ -121,7 +166,7 @@ def start_mpd(
     binary = find_binary("mpd")
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    write_library(workdir, default_playlists() if playlists is None else playlists)
+    write_library(workdir, default_playlists() if playlists is None else playlists, genres)
     conf = workdir / "mpd.conf"
     conf.write_text(mpd_conf(workdir, port, password), encoding="utf-8")
     argv = [binary, "--no-daemon", str(conf)]

@@ -64,7 +64,7 @@ from mpd import CommandError, FailureResponseCode, MPDClient, MPDError
 
 from edgemood.config import MpdConfig, read_secret
 from edgemood.errors import EdgemoodError
-from edgemood.sinks.etiquette import PLAY, ListenerChange, Manners, Mark, Step, listener_change
+from edgemood.sinks.etiquette import PAUSE, PLAY, ListenerChange, Manners, Mark, Step, listener_change
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,9 @@ STABLE_S = 30.0
 STOP_WAIT_S = 2.0
 #: How long closing a session waits for its idle thread.
 IDLE_JOIN_S = 1.0
+#: How long (s) the player may take to reach the state we commanded. MPD is
+#: there at once; Mopidy starts playing a moment after it answered ``play``.
+SETTLE_S = 2.0
 #: Commands we can do without, each skipped with one log line when missing.
 OPTIONAL_COMMANDS = ("crossfade", "shuffle")
 #: MPD subsystems whose changes can be another client's doing.
@@ -526,10 +529,23 @@ class MpdSink:
         else:
             client.pause(1 if step is Step.PAUSE else 0)
             log.info("MPD: %s", "paused: nobody is there" if step is Step.PAUSE else "resumed: a face is back")
-        status = client.status()
-        self._mark = Mark.of(status)
+        status = self._settle(client, PAUSE if step is Step.PAUSE else PLAY)
         with self._cond:
             self._manners.done(step)
+        return status
+
+    def _settle(self, client: MPDClient, state: str) -> dict[str, str]:
+        """The status once the player shows the ``state`` we commanded; the mark expects that state.
+
+        Marking what we commanded rather than a moment's reading keeps a
+        player that gets there late (Mopidy) from looking like another client.
+        """
+        deadline = self._clock() + SETTLE_S
+        status = client.status()
+        while status.get("state") != state and self._clock() < deadline and not self._stopping:
+            time.sleep(0.02)
+            status = client.status()
+        self._mark = Mark(status.get("playlist"), status.get("playlistlength"), state)
         return status
 
     def _switch(self, session: _Session, status: dict[str, str], desired: str) -> bool:

@@ -204,6 +204,37 @@ def test_home_assistant_examples_use_the_discovered_entities() -> None:
     assert moods and moods <= set(event_types) == set(MOODS)
 
 
+# --------------------------------------------------------------------------- README set-up and CI
+
+
+def shell_lines(text: str) -> list[str]:
+    """Commands of a shell text: continuations joined, comments, blank lines and extra spaces dropped."""
+    lines = []
+    for line in re.sub(r"\\\n\s*", " ", text).splitlines():
+        line = re.sub(r"(^|\s)#.*$", "", line).strip()
+        if line:
+            lines.append(" ".join(line.split()))
+    return lines
+
+
+def test_ci_runs_the_readme_set_up_block_as_it_is() -> None:
+    """What a newcomer pastes is what CI proves; CI's additions are named in the README."""
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"^## Set up.*?^```sh\n(.*?)^```", readme, re.M | re.S)
+    assert block, "README.md has no ```sh block under '## Set up'"
+    steps, ci = shell_lines(block.group(1)), shell_lines((ROOT / ".ci/run").read_text())
+    remaining = iter(ci)
+    assert all(step in remaining for step in steps), (steps, ci)  # every step, in order
+    assert not [line for line in ci if re.search(r"pip install .*(-U|--upgrade)\b.* pip\b", line)]
+    extras = {extra for line in ci for group in re.findall(r"\.\[([\w,]+)\]", line) for extra in group.split(",")}
+    assert extras > {"dev"} and all(f"[{extra}]" in readme or f"[dev,{extra}]" in readme for extra in extras)
+
+
+def test_shell_lines_join_and_strip() -> None:
+    text = "A=$(x || true)   # note\n# only a comment\n\napt-get install -y a \\\n    b  c\n"
+    assert shell_lines(text) == ["A=$(x || true)", "apt-get install -y a b c"]
+
+
 # --------------------------------------------------------------------------- install.sh, fast
 
 

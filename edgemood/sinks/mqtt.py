@@ -391,7 +391,7 @@ class MqttSink:
             rule = self._takeover.rule
             client.reconnect_delay_set(*rule.backoff_s)
             message = (
-                f"another MQTT client uses the same client id {self.client_id!r}: the broker dropped this "
+                f"most likely another MQTT client uses the same client id {self.client_id!r}: the broker dropped this "
                 f"connection {rule.drops} times in a row within {rule.short_s:g} s of connecting (is a second "
                 f"edgemood running with [mqtt] device_id = {self._config.device_id!r}? give each its own); "
                 f"reconnecting every {rule.backoff_s[0]} s or more until a connection lasts"

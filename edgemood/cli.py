@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "eval": "per-class accuracy and confusion matrix of a .tflite model",
     "export": "convert a training checkpoint to a full-integer int8 .tflite (extra [train])",
     "enroll": "capture your own faces per mood and fit a personal head (--rollback, --list)",
+    "playlists": "the mood -> playlist mapping on MPD; --create builds missing playlists from genre tags",
 }
 MODULES = {"eval": "evaluate"}
 

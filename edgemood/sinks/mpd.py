@@ -166,6 +166,20 @@ def _interrupt(client: MPDClient) -> None:
         pass  # already closed: nothing is blocked on it
 
 
+def open_client(config: MpdConfig) -> MPDClient:
+    """One connection to the configured server, authenticated when a password file is set."""
+    client = MPDClient()
+    client.timeout = config.timeout_s
+    client.connect(config.host, config.port)
+    try:
+        if config.password_file:
+            client.password(read_secret(config.password_file))
+    except BaseException:
+        _disconnect(client)
+        raise
+    return client
+
+
 def _disconnect(client: MPDClient) -> None:
     try:
         client.disconnect()
@@ -331,13 +345,13 @@ class MpdSink:
 
     def _open_session(self) -> _Session:
         """Both connections, in our partition, with a ``status`` answered; raises otherwise."""
-        client = self._connect()
+        client = open_client(self._config)
         try:
             commands = frozenset(client.commands())
             if self._config.partition:
                 self._enter_partition(client, commands, check_outputs=True)
             status = client.status()
-            watcher = self._connect()
+            watcher = open_client(self._config)
         except CommandError as exc:
             _disconnect(client)
             raise self._refusal(exc) from exc
@@ -371,19 +385,6 @@ class MpdSink:
                 else "; MPD wants a password: set [mpd] password_file to a file holding it"
             )
         return _Refused(f"refused '{exc.command or 'status'}': {_describe(exc)}{hint}")
-
-    def _connect(self) -> MPDClient:
-        """One connection, authenticated when a password is configured."""
-        client = MPDClient()
-        client.timeout = self._config.timeout_s
-        client.connect(self._config.host, self._config.port)
-        try:
-            if self._config.password_file:
-                client.password(read_secret(self._config.password_file))
-        except BaseException:
-            _disconnect(client)
-            raise
-        return client
 
     def _enter_partition(self, client: MPDClient, commands: frozenset[str], check_outputs: bool) -> None:
         name = self._config.partition

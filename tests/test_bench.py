@@ -138,7 +138,7 @@ def test_render_reports_the_ratio_on_the_last_line(bench):
     assert LAST_LINE.match(alone[-1]) and "n/a" in alone[-1]
 
 
-def test_bench_runs_end_to_end_on_a_few_frames(tmp_path):
+def test_bench_runs_end_to_end_on_a_few_frames(tmp_path, bench):  # bench: scikit-image is there
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--frames", "5", "--no-cpu", "--no-fer-package", "--cold-runs", "1", "--data", str(tmp_path)],
         capture_output=True, text=True, timeout=240,

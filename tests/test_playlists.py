@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
-from mpd import MPDClient
 
 from edgemood.cli import main
 from edgemood.config import DEFAULT_GENRES, DEFAULT_PLAYLISTS, Config, config_to_toml, load_config

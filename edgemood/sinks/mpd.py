@@ -87,8 +87,6 @@ SETTLE_S = 2.0
 OPTIONAL_COMMANDS = ("crossfade", "shuffle")
 #: MPD subsystems whose changes can be another client's doing.
 WATCHED = ("playlist", "player")
-#: Error codes that mean "you may not" rather than "that failed".
-REFUSALS = (FailureResponseCode.PERMISSION, FailureResponseCode.PASSWORD)
 
 #: A command for ``MPDClient``: its name, then its arguments.
 MpdCommand = tuple[Any, ...]
@@ -378,7 +376,7 @@ class MpdSink:
     def _refusal(self, exc: CommandError) -> _Refused:
         """A command refused while connecting, as a line that says what to do."""
         hint = ""
-        if exc.errno in REFUSALS:
+        if exc.errno == FailureResponseCode.PERMISSION:
             hint = (
                 "; the password in [mpd] password_file lacks that permission"
                 if self._config.password_file
@@ -497,15 +495,12 @@ class MpdSink:
             stopped = self._manners.listener_stopped
         if change.queue:
             self._kept_song = None
+        outcomes = [f"automatic switching held for {hold_s:g} s"] if change.queue and hold_s > 0 else []
         if stopped:
-            outcome = "edgemood starts nothing until someone plays again"
-        elif change.player == PLAY:
-            outcome = "following the mood again"
-        else:
-            outcome = ""
-        if change.queue and hold_s > 0:
-            outcome = f"automatic switching held for {hold_s:g} s" + (f"; {outcome}" if outcome else "")
-        log.info("another MPD client %s%s", change.describe(), f"; {outcome}" if outcome else "")
+            outcomes.append("edgemood starts nothing until someone plays again")
+        elif change.player == PLAY and not outcomes:
+            outcomes.append("following the mood again")
+        log.info("another MPD client %s%s", change.describe(), "".join(f"; {o}" for o in outcomes))
 
     def _act(self, session: _Session, status: dict[str, str]) -> dict[str, str]:
         """Do the one step the manners allow now; returns the status after it."""

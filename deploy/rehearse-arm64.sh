@@ -134,6 +134,13 @@ rehearse() {
     mount -t sysfs sysfs "$ROOT/sys"
     mount --bind /dev "$ROOT/dev"
     cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
+    # debootstrap leaves /etc/hosts out; every installed system has localhost in it.
+    [[ -e "$ROOT/etc/hosts" ]] || printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$ROOT/etc/hosts"
+    # Behind a TLS-inspecting proxy pip needs the CA certificates the host added.
+    if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+        cp /usr/local/share/ca-certificates/*.crt "$ROOT/usr/local/share/ca-certificates/"
+        inside 'update-ca-certificates' >/dev/null 2>&1
+    fi
     # As in any container: packages must not try to start services in here.
     printf '#!/bin/sh\nexit 101\n' >"$ROOT/usr/sbin/policy-rc.d"
     chmod 0755 "$ROOT/usr/sbin/policy-rc.d"

@@ -58,15 +58,17 @@ class CameraConfig:
 class DetectConfig:
     """Haar face detector settings.
 
-    scale_factor (1.01..2), min_neighbors (1..20), min_face_px (16..1024):
-    OpenCV's detectMultiScale parameters. multiple_faces: ``"largest"`` (use
-    the biggest face), ``"skip"`` (ignore frames with more than one face) or
+    scale_factor (1.01..2), min_neighbors (1..20), min_face_px (16..1024),
+    max_face_px (16..4096, not below min_face_px): OpenCV's detectMultiScale
+    parameters; only faces in that size range are looked for. multiple_faces:
+    ``"largest"`` (use the biggest face), ``"skip"`` (ignore frames with more than one face) or
     ``"all"`` (the room's mood from every face, see ``debounce.room_probabilities``).
     """
 
     scale_factor: float = 1.1
     min_neighbors: int = 5
     min_face_px: int = 48
+    max_face_px: int = 400
     multiple_faces: str = "largest"
 
 
@@ -300,6 +302,7 @@ _RULES: dict[str, _Rule] = {
     "detect.scale_factor": _between(1.01, 2),
     "detect.min_neighbors": _between(1, 20),
     "detect.min_face_px": _between(16, 1024),
+    "detect.max_face_px": _between(16, 4096),
     "detect.multiple_faces": _one_of("largest", "skip", "all"),
     "model.path": _Rule(
         lambda v: not v or os.path.isfile(v), 'must be an existing model file ("" for the shipped one)'
@@ -484,6 +487,12 @@ def _build(raw: _Raw) -> Config:
 
 def _check_together(config: Config, raw: _Raw) -> None:
     """Rules that span two keys; the error names the key that cannot work as given."""
+    if config.detect.max_face_px < config.detect.min_face_px:
+        key = "max_face_px" if ("detect", "max_face_px") in raw else "min_face_px"
+        raise UsageError(
+            f"{raw['detect', key][1]} = {getattr(config.detect, key)}: max_face_px "
+            f"({config.detect.max_face_px}) must not be below min_face_px ({config.detect.min_face_px})"
+        )
     if config.mqtt.password_file and not config.mqtt.username:
         label = raw["mqtt", "password_file"][1]
         raise UsageError(

@@ -116,6 +116,7 @@ class Daemon:
             scale_factor=cfg.detect.scale_factor,
             min_neighbors=cfg.detect.min_neighbors,
             min_face_px=cfg.detect.min_face_px,
+            max_face_px=cfg.detect.max_face_px,
         )
         self.analyzer = FaceAnalyzer(self.model, detect, cfg.detect.multiple_faces)  # type: ignore[arg-type]
         self.debouncer = MoodDebouncer(cfg.mood, self.clock.monotonic())

@@ -235,7 +235,8 @@ class EdgemoodPipeline:
         from edgemood.vision.detect import DetectorSettings
 
         defaults = DetectConfig()
-        settings = DetectorSettings(defaults.scale_factor, defaults.min_neighbors, defaults.min_face_px)
+        settings = DetectorSettings(defaults.scale_factor, defaults.min_neighbors, defaults.min_face_px,
+                                    defaults.max_face_px)
         self.model = MoodModel(model_path or DEFAULT_MODEL, threads=1)
         self.analyzer = FaceAnalyzer(self.model, settings, "largest")
         self.track = track

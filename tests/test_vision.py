@@ -139,8 +139,8 @@ def test_frame_layouts_are_accepted(astronaut_bgr, layout):
 
 
 def test_huge_frame_is_processed(model, astronaut_bgr):
-    huge = cv2.resize(astronaut_bgr, (4096, 4096))
-    analysis = FaceAnalyzer(model).analyze(huge)
+    huge = cv2.resize(astronaut_bgr, (4096, 4096))  # the face is 800 px: above the default max_face_px
+    analysis = FaceAnalyzer(model, DetectorSettings(max_face_px=4096)).analyze(huge)
     assert analysis.error is None and len(analysis.faces) == 1
 
 
@@ -188,3 +188,38 @@ def test_tracking_picks_up_a_larger_face_at_the_next_recheck(astronaut_bgr):
     canvas[80 : 80 + big.shape[0], 330 : 330 + big.shape[1]] = big[:, : 640 - 330]
     widths = [detector.detect(canvas)[0].w for _ in range(settings.full_scan_every + 1)]
     assert widths[-1] > 1.5 * first[0].w  # the newcomer, not the tracked small face
+
+
+def two_sizes(astronaut_bgr: np.ndarray) -> tuple[np.ndarray, float]:
+    """A 640x480 frame with the astronaut's head twice, about 100 and 165 px wide; the small one's x."""
+    head = to_gray(astronaut_bgr)[20:330, 110:350]
+    canvas = np.full((480, 640), 90, np.uint8)
+    canvas[40 : 40 + 310, 20 : 20 + 240] = head
+    big = cv2.resize(head, None, fx=1.65, fy=1.65)[:470, :350]
+    canvas[5 : 5 + big.shape[0], 290 : 290 + big.shape[1]] = big
+    return canvas, 20.0
+
+
+def test_full_scan_for_the_largest_face_ends_at_the_largest_octave(astronaut_bgr):
+    canvas, small_x = two_sizes(astronaut_bgr)
+    everyone = FaceDetector().detect(canvas, track=False)
+    assert len(everyone) == 2 and everyone[1].x < small_x + 100 < everyone[0].x
+    largest = FaceDetector().detect(canvas, track=True)
+    assert len(largest) == 1 and largest[0] == pytest.approx(everyone[0], abs=2)
+
+
+def test_face_sizes_outside_the_configured_range_are_not_looked_for(astronaut_bgr):
+    canvas, small_x = two_sizes(astronaut_bgr)
+    big_only = FaceDetector(DetectorSettings(min_face_px=130)).detect(canvas, track=False)
+    assert len(big_only) == 1 and big_only[0].x > small_x + 100
+    small_only = FaceDetector(DetectorSettings(max_face_px=130)).detect(canvas, track=False)
+    assert len(small_only) == 1 and small_only[0].x < small_x + 100
+
+
+def test_a_lost_track_is_found_again_by_the_full_scan(astronaut_bgr):
+    gray = to_gray(astronaut_bgr)
+    detector = FaceDetector(DetectorSettings(detect_width=640))
+    (first,) = detector.detect(gray)
+    moved = np.roll(gray, (0, 150), axis=(0, 1))  # further than the tracked search looks
+    (again,) = detector.detect(moved)
+    assert again.x == pytest.approx(first.x + 150, abs=10) and again.w == pytest.approx(first.w, rel=0.2)

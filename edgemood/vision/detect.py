@@ -8,8 +8,8 @@ octave of sizes at a time, largest first, in two passes:
   finest scale, and halved for each larger octave). OpenCV moves the window
   two pixels at a time below twice its size and one pixel above, so above the
   finest octave this visits a quarter of the positions that one scan of the
-  whole size range does. Its raw hits, with no neighbours asked for, are
-  grouped into candidates, most hits first;
+  whole size range does. Its raw hits (OpenCV's ``alt2`` cascade, no
+  neighbours asked for) are grouped into candidates, most hits first;
 - the *fine pass* scans the finest image with the configured ``scale_factor``
   and ``min_neighbors``, but only in a small window around each of the best
   few candidates: the windows a one-pass scan would have visited there, so
@@ -40,8 +40,14 @@ from edgemood.vision.crop import Box
 
 #: OpenCV 4.x ships the cascades; 5.x dropped both them and CascadeClassifier.
 CASCADE_DIR = cv2.data.haarcascades
-#: The frontal-face cascade (the crop geometry in the model sidecars was measured with it).
+#: The frontal-face cascade of the fine pass and the tracked search: it makes
+#: every box (the crop geometry in the model sidecars was measured with it).
 FACE_CASCADE = "haarcascade_frontalface_default.xml"
+#: The coarse pass only proposes candidates, so it uses the cascade that did
+#: that best on the ``scripts/bench.py`` frames (see docs/benchmarks.md): alt2
+#: found as many faces as the default one or more, wrong ones less often, and
+#: cost a fifth less where the smallest faces are scanned (an empty room).
+COARSE_CASCADE = "haarcascade_frontalface_alt2.xml"
 #: A tracked face is searched in a copy of its neighbourhood scaled so the
 #: face is this wide. Smaller is cheaper, but below about twice the cascade
 #: window the cascade misses faces that a full scan finds (measured on the
@@ -122,6 +128,7 @@ class FaceDetector:
     def __init__(self, settings: DetectorSettings = DetectorSettings()):
         self.settings = settings
         self._cascade = load_cascade(FACE_CASCADE)
+        self._coarse = load_cascade(COARSE_CASCADE)
         self._window = int(self._cascade.getOriginalWindowSize()[0])  # no smaller face is found
         self._clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
         self._track_clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=TRACK_TILES)
@@ -212,7 +219,7 @@ class FaceDetector:
         high = int(octave.high * octave.factor)
         if low > high or low > min(octave.image.shape):
             return []
-        hits = self._cascade.detectMultiScale(
+        hits = self._coarse.detectMultiScale(
             octave.image, scaleFactor=self.settings.scale_factor, minNeighbors=0, minSize=(low, low), maxSize=(high, high)
         )
         if len(hits) == 0:

@@ -56,20 +56,22 @@ COARSE_CASCADE = "haarcascade_frontalface_alt2.xml"
 #: faces of 50-100 px that no full scan could find again).
 TRACK_FACE_PX = 56
 #: How far the face may move between two samples, in face widths, and still
-#: be found by the tracked search.
-TRACK_PAD = 0.6
+#: be found by the tracked search. (0.6 cost half as much again and kept no
+#: more faces on the bench frames: a face that moved further is found by a full
+#: scan, cheap for a near face.)
+TRACK_PAD = 0.5
 #: Sizes the tracked search accepts, relative to the last face: a face that
 #: grew or shrank more between two samples costs a full scan, which is cheap
 #: for a near face. (0.7-1.4 cost a fifth more and kept no more faces.)
 TRACK_SIZES = (0.8, 1.25)
 #: The size is known to within those bounds, so the tracked search steps
-#: through sizes at least this coarsely...
-TRACK_SCALE_FACTOR = 1.15
-#: ...and, with fewer steps and a sparser window grid at the scaled-down size,
-#: asks for this many fewer overlapping hits than ``min_neighbors`` (at least
-#: one). A wrong box is unlikely so close to where a face just was, and the
-#: periodic re-check holds the tracked face to the full settings again.
-TRACK_NEIGHBORS_LESS = 2
+#: through sizes at least this coarsely (two window sizes)...
+TRACK_SCALE_FACTOR = 1.2
+#: ...and, with fewer steps, asks for this many fewer overlapping hits than
+#: ``min_neighbors`` (at least one). A wrong box is unlikely so close to where
+#: a face just was, and the periodic re-check holds the tracked face to the
+#: full settings again.
+TRACK_NEIGHBORS_LESS = 3
 #: The periodic re-check scans the whole frame for faces this much larger than
 #: the tracked one: few octaves, so a fraction of a full scan's cost.
 RECHECK_LARGER = 1.2

@@ -31,6 +31,7 @@ follows in the same frame, its fine pass looking where the face was first.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -198,7 +199,7 @@ class FaceDetector:
         factor = min(1.0, settings.detect_width / gray.shape[1])
         image = cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA) if factor < 1.0 else gray
         image = self._clahe.apply(image)
-        fine = _Octave(image, factor, self._window / factor, settings.max_face_px)
+        fine = _Octave(image, factor, max(self._window / factor, min_face), settings.max_face_px)
         coarse = min(factor, self._window / settings.min_face_px)
         if coarse < factor:
             size = (max(1, round(image.shape[1] * coarse / factor)), max(1, round(image.shape[0] * coarse / factor)))
@@ -236,16 +237,17 @@ class FaceDetector:
 
         These are the windows a one-pass scan of the whole frame would visit
         there, with the same image, step and neighbours, so the boxes (and the
-        crops the model was fitted to) are those of a full scan.
+        crops the model was fitted to) are those of a full scan; sizes outside
+        the scan's range (``fine.low`` to ``fine.high``) are not looked for.
         """
         factor = fine.factor
         pad = candidate.w * FINE_PAD
         x0, y0 = max(0, int((candidate.x - pad) * factor)), max(0, int((candidate.y - pad) * factor))
         x1 = min(fine.image.shape[1], int((candidate.x + candidate.w + pad) * factor) + 1)
         y1 = min(fine.image.shape[0], int((candidate.y + candidate.h + pad) * factor) + 1)
-        lo = max(self._window, int(candidate.w * factor * FINE_SIZES[0]))
-        hi = int(candidate.w * factor * FINE_SIZES[1]) + 1
-        if min(x1 - x0, y1 - y0) < lo:
+        lo = max(self._window, int(candidate.w * FINE_SIZES[0] * factor), math.ceil(fine.low * factor))
+        hi = min(int(candidate.w * FINE_SIZES[1] * factor) + 1, int(fine.high * factor))
+        if lo > hi or min(x1 - x0, y1 - y0) < lo:
             return []
         found = self._cascade.detectMultiScale(
             fine.image[y0:y1, x0:x1], scaleFactor=self.settings.scale_factor,

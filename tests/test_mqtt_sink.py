@@ -346,6 +346,8 @@ def test_an_unusable_ca_file_is_a_usage_error(tmp_path: Path) -> None:
 def test_override_and_face_count_are_retained_states(harness: Harness, mqtt_messages: Callable[..., Any]) -> None:
     sink = harness.started()
     live = mqtt_messages(sink.topics.override, sink.topics.faces)
+    # while disconnected only the latest state is kept, so every step shows only once connected
+    wait_until(lambda: sink.stats()["connected"], timeout=10)
     sink.publish_override(None)
     sink.publish_faces(2)
     sink.publish_faces(2)  # unchanged: not sent again

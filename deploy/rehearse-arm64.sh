@@ -16,6 +16,12 @@
 # the distro's Python and apt numpy, the release's constraints file, aarch64
 # wheels from PyPI.
 #
+# The root sees a Raspberry Pi 4's processor: qemu emulates a Cortex-A72
+# (ARMv8.0, as in a Pi 3 and 4; $EDGEMOOD_REHEARSE_CPU changes it), and
+# /proc/cpuinfo and the CPU list under /sys describe four of them. Left to
+# itself qemu-user shows the x86 host's /proc/cpuinfo and /sys, which the
+# TFLite runtime's CPU detection cannot read (ai-edge-litert 2.3 crashes).
+#
 #   sudo deploy/rehearse-arm64.sh [--keep] [RELEASE...]
 #
 # Needs root, the Debian packages debootstrap, qemu-user-static and
@@ -55,6 +61,7 @@ MIRROR=${EDGEMOOD_REHEARSE_MIRROR:-http://deb.debian.org/debian}
 # What Raspberry Pi OS Lite starts from; install.sh adds python3-venv,
 # python3-numpy and python3-systemd itself.
 BASE_PACKAGES=systemd,python3,ca-certificates
+CPU=${EDGEMOOD_REHEARSE_CPU:-cortex-a72}
 # The replay: 24 frames, one every 0.5 s, so the emulated daemon keeps up.
 INTERVAL_S=0.5
 RUN_LIMIT_S=300
@@ -104,15 +111,24 @@ base_root() {
     echo "base root built in $((SECONDS - started)) s" >"$STATE/$release-debootstrap.time"
 }
 
-# Run a shell command inside the root, with a clean environment.
+# Run a shell command inside the root, with a clean environment, on the emulated CPU.
 inside() {
     chroot "$ROOT" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-        HOME=/root LANG=C.UTF-8 bash -c "$1"
+        HOME=/root LANG=C.UTF-8 QEMU_CPU="$CPU" bash -c "$1"
+}
+
+# What a Raspberry Pi 4's kernel says about its four Cortex-A72 cores.
+pi_cpuinfo() {
+    local core
+    for core in 0 1 2 3; do
+        printf 'processor\t: %s\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\n' "$core"
+        printf 'CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\nCPU revision\t: 3\n\n'
+    done
 }
 
 release_mounts() {
     local mount_point
-    for mount_point in "$ROOT/dev" "$ROOT/sys" "$ROOT/proc"; do
+    for mount_point in "$ROOT/proc/cpuinfo" "$ROOT/dev" "$ROOT/proc"; do
         if mountpoint -q "$mount_point"; then umount -l "$mount_point"; fi
     done
 }
@@ -131,7 +147,10 @@ rehearse() {
     ROOT=$(mktemp -d "$STATE/root-$release.XXXXXX")
     tar -C "$ROOT" -xf "$ARCHIVE"
     mount -t proc proc "$ROOT/proc"
-    mount -t sysfs sysfs "$ROOT/sys"
+    pi_cpuinfo >"$ROOT/root/cpuinfo"
+    mount --bind "$ROOT/root/cpuinfo" "$ROOT/proc/cpuinfo"
+    mkdir -p "$ROOT/sys/devices/system/cpu"
+    echo 0-3 | tee "$ROOT/sys/devices/system/cpu/possible" >"$ROOT/sys/devices/system/cpu/present"
     mount --bind /dev "$ROOT/dev"
     cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
     # debootstrap leaves /etc/hosts out; every installed system has localhost in it.
@@ -147,7 +166,7 @@ rehearse() {
     copy_checkout "$ROOT/root/edgemood"
     : >"$log"
     {
-        echo "release: $release (Debian arm64 under qemu-user-static; $(cat "$STATE/$release-debootstrap.time" 2>/dev/null || echo 'base root cached'))"
+        echo "release: $release (Debian arm64 under qemu-user-static as a $CPU; $(cat "$STATE/$release-debootstrap.time" 2>/dev/null || echo 'base root cached'))"
         echo "checkout: $(git -C "$SOURCE_DIR" describe --always --dirty 2>/dev/null || echo 'not a git checkout')"
     } >"$summary"
 

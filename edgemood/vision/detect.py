@@ -4,16 +4,16 @@ A full scan looks for faces from ``max_face_px`` down to ``min_face_px``, one
 octave of sizes at a time, largest first, in two passes:
 
 - the *coarse pass* scans an octave ``[s, 2s)`` in a copy of the frame scaled
-  so that ``s`` is the cascade's window (equalised with CLAHE once, at the
-  finest scale, and halved for each larger octave). OpenCV moves the window
+  so that ``s`` is the cascade's window (made from the fine pass's equalised
+  image, and halved for each larger octave). OpenCV moves the window
   two pixels at a time below twice its size and one pixel above, so above the
   finest octave this visits a quarter of the positions that one scan of the
   whole size range does. Its raw hits (OpenCV's ``alt2`` cascade, no
   neighbours asked for) are grouped into candidates, most hits first;
-- the *fine pass* scans the finest image with the configured ``scale_factor``
-  and ``min_neighbors``, but only in a small window around each of the best
-  few candidates: the windows a one-pass scan would have visited there, so
-  its boxes are those of a one-pass scan. Only these boxes are faces.
+- the *fine pass* scans the frame as a one-pass scan would (at most
+  ``detect_width`` wide, equalised with CLAHE, the default cascade, the
+  configured ``scale_factor`` and ``min_neighbors``), but only in a small
+  window around each of the best few candidates. Only its boxes are faces.
 
 A caller that keeps only the largest face (``track``) stops at the first
 octave with a face: the smallest faces, where most of the windows are, are
@@ -26,7 +26,8 @@ step and fewer neighbours. Every ``full_scan_every`` tracked frames the frame
 is scanned for a clearly larger face (a tracking caller keeps only the
 largest, so a smaller newcomer would change nothing) and the tracked face must
 pass the configured settings again; when the tracked face is lost, a full scan
-follows in the same frame, its fine pass looking where the face was first.
+follows in the same frame, and its fine pass also looks where the face was
+if the coarse pass finds no face of that size.
 """
 
 from __future__ import annotations
@@ -239,10 +240,12 @@ class FaceDetector:
     def _fine_pass(self, fine: _Octave, candidate: Box) -> list[Box]:
         """The configured scan of the fine pass's image, only in a window around ``candidate``.
 
-        These are the windows a one-pass scan of the whole frame would visit
-        there, with the same image, step and neighbours, so the boxes (and the
-        crops the model was fitted to) are those of a full scan; sizes outside
-        the scan's range (``fine.low`` to ``fine.high``) are not looked for.
+        The same image, cascade, step and neighbours as a one-pass scan of
+        the whole frame, so the boxes (and the crops the model was fitted to)
+        are a one-pass scan's; only the window grid starts at the window's
+        corner, so a face with barely enough neighbours can come out either
+        way. Sizes outside the scan's range (``fine.low`` to ``fine.high``)
+        are not looked for.
         """
         factor = fine.factor
         pad = candidate.w * FINE_PAD

@@ -176,3 +176,17 @@ def test_bad_arguments_are_one_line_errors(tmp_path):
         [sys.executable, str(SCRIPT), "--model", str(tmp_path / "missing.tflite")], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_fer_package_that_does_not_import_is_a_note_not_a_crash(bench, monkeypatch):
+    def broken() -> None:
+        raise ModuleNotFoundError("No module named 'pkg_resources'")
+
+    monkeypatch.setattr(bench, "fer_package_available", lambda: None)
+    monkeypatch.setattr(bench, "FerPackage", broken)
+    monkeypatch.setattr(bench, "EdgemoodPipeline", lambda *args, **kwargs: object())
+    args = bench.parse_args(["--no-cpu"])
+    notes: list[str] = []
+    pipelines = bench.build_pipelines(args, None, notes)
+    assert "fer package" not in pipelines
+    assert any("fer.fer does not import" in note and "pkg_resources" in note for note in notes)

@@ -91,6 +91,8 @@ BROKEN_FILES = [
     ("[mood\n", "is not valid TOML: "),
     ("[mood]\nsmoothing = \n", "is not valid TOML: "),
     ("[mood]\nsmoothing = 0.5\nsmoothing = 0.6\n", "is not valid TOML: "),
+    ("[detect]\nmax_face_px = 40\n", "[detect] max_face_px = 40: max_face_px (40) must not be below min_face_px (48)"),
+    ("[detect]\nmax_face_px = 5000\n", "[detect] max_face_px = 5000"),
     # values that pass a type check but can never work
     ("[mpd]\nhost = \"   \"\n", '[mpd] host = "   ": must be a non-empty string (not only spaces)'),
     ("[mqtt]\nhost = \"\\t\"\n", "[mqtt] host = "),

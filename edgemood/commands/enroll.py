@@ -109,7 +109,7 @@ def _enroll(args: argparse.Namespace, config: Config, store: HeadStore) -> int:
     folders = replay_folders(args.replay, args.moods) if args.replay else None
     model = MoodModel(Path(config.model.path) if config.model.path else DEFAULT_MODEL, config.model.threads)
     detect = config.detect
-    settings = DetectorSettings(scale_factor=detect.scale_factor, min_neighbors=detect.min_neighbors, min_face_px=detect.min_face_px)
+    settings = DetectorSettings(scale_factor=detect.scale_factor, min_neighbors=detect.min_neighbors, min_face_px=detect.min_face_px, max_face_px=detect.max_face_px)
     analyzer = FaceAnalyzer(model, settings, "skip")  # frames with several faces do not count
     if folders:
         captures = capture_replay(folders, args.per_mood, analyzer, sys.stdout)

@@ -184,9 +184,9 @@ EOF' | tee -a "$summary"
 
     step "edgemood classify"
     stage=$SECONDS
-    inside '/opt/edgemood/venv/bin/edgemood classify /root/edgemood/edgemood/photos/astronaut.jpg /root/edgemood/edgemood/photos/hopper.jpg' |
+    inside '/opt/edgemood/venv/bin/edgemood classify /root/edgemood/edgemood/demo/photos/astronaut.jpg /root/edgemood/edgemood/demo/photos/hopper.jpg' |
         tee -a "$summary"
-    inside '/opt/edgemood/venv/bin/edgemood classify --json /root/edgemood/edgemood/photos/astronaut.jpg' |
+    inside '/opt/edgemood/venv/bin/edgemood classify --json /root/edgemood/edgemood/demo/photos/astronaut.jpg' |
         grep -q '"mood": "happy"' || die "$release: the astronaut is not classified happy"
     echo "classify: the astronaut is happy ($((SECONDS - stage)) s for both runs)" | tee -a "$summary"
 

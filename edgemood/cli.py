@@ -13,7 +13,7 @@ import sys
 
 from edgemood import __version__
 from edgemood.errors import EdgemoodError
-from edgemood.logsetup import setup_logging
+from edgemood.platform.logsetup import setup_logging
 
 #: name -> one-line help; the module is edgemood.commands.<name>.
 COMMANDS: dict[str, str] = {

@@ -25,7 +25,7 @@ from typing import Any, get_args, get_type_hints
 
 from edgemood.classes import CLASSES
 from edgemood.errors import UsageError
-from edgemood.logsetup import add_redaction
+from edgemood.platform.logsetup import add_redaction
 
 DEFAULT_CONFIG_PATH = Path("/etc/edgemood/edgemood.toml")
 ENV_PREFIX = "EDGEMOOD_"
@@ -87,7 +87,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class MoodConfig:
-    """Debouncer settings; see ``edgemood.debounce`` for the semantics and why.
+    """Debouncer settings; see ``edgemood.mood.debounce`` for the semantics and why.
 
     smoothing (0..1): EMA weight of the newest frame, 1 = no smoothing.
     enter_threshold (0..1): smoothed probability a class needs to become the mood.
@@ -223,7 +223,7 @@ def _one_of(*choices: str) -> _Rule:
 
 
 def _is_source(value: str) -> bool:
-    from edgemood.source_spec import parse_source  # one parser for config and sources; no OpenCV
+    from edgemood.sources.spec import parse_source  # one parser for config and sources; no OpenCV
 
     try:
         parse_source(value)

@@ -21,21 +21,22 @@ import cv2
 
 from edgemood import __version__
 from edgemood.classes import ABSENT, CLASSES
-from edgemood.clock import Clock, RateLimit
+from edgemood.platform.clock import Clock, RateLimit
 from edgemood.config import Config
 from edgemood.errors import EdgemoodError
-from edgemood.debounce import MoodChange, MoodDebouncer, MoodState, room_probabilities
+from edgemood.mood.debounce import MoodChange, MoodDebouncer, MoodState, room_probabilities
 from edgemood.inference.model import DEFAULT_MODEL, MoodModel
-from edgemood.logsetup import mood_fields
-from edgemood.mqtt_topics import Command
-from edgemood.personal import ActiveHead, load_active_head, model_identity
-from edgemood.source_spec import is_network
-from edgemood.sources import FrameSource, RetryingSource, ThreadedSource, open_source
-from edgemood.stats import StatsCollector
-from edgemood.systemd import Notifier
+from edgemood.platform.logsetup import mood_fields
+from edgemood.sinks.mqtt_topics import Command
+from edgemood.mood.personal import ActiveHead, load_active_head, model_identity
+from edgemood.sources.spec import is_network
+from edgemood.sources.devices import FrameSource, open_source
+from edgemood.sources.resilient import RetryingSource, ThreadedSource
+from edgemood.platform.stats import StatsCollector
+from edgemood.platform.systemd import Notifier
 from edgemood.vision.analyze import Analysis, FaceAnalyzer
 from edgemood.vision.detect import DetectorSettings
-from edgemood.wakeup import Wakeup
+from edgemood.platform.wakeup import Wakeup
 
 log = logging.getLogger("edgemood.daemon")
 

@@ -54,9 +54,10 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from edgemood.stats import process_cpu_seconds, process_status_kib
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))  # the /proc readers the tests use too
+
+from procfs import process_cpu_seconds, process_status_kib  # noqa: E402
 #: The team's datasets live beside the repository, never at a fixed path.
 DEFAULT_DATA = REPO.parent / "shared" / "datasets"
 FRAME_SIZE = (640, 480)
@@ -562,7 +563,7 @@ class Accuracy:
 
 
 def scores(report: object) -> Scores:
-    """The ``Scores`` of an ``edgemood.evaluation.Report``."""
+    """The ``Scores`` of an ``edgemood.training.evaluation.Report``."""
     from edgemood.classes import CLASSES
 
     shared = [i for i, name in enumerate(CLASSES) if name in PEER_TO_EDGEMOOD.values()]
@@ -572,12 +573,12 @@ def scores(report: object) -> Scores:
 def accuracy(data_root: Path, model_path: Path | None, peer_model: Path | None) -> Accuracy:
     """Score both models on ``<data_root>/ferplus/publictest`` crops, each prepared its own way.
 
-    edgemood through ``edgemood.evaluation.evaluate``; the peer on the same
+    edgemood through ``edgemood.training.evaluation.evaluate``; the peer on the same
     48x48 crops resized to 64x64, its seven classes mapped onto edgemood's
     (it has no contempt class, so it never predicts one).
     """
     from edgemood.classes import CLASSES
-    from edgemood.evaluation import Report, evaluate
+    from edgemood.training.evaluation import Report, evaluate
     from edgemood.inference.model import DEFAULT_MODEL, MoodModel
     from edgemood.training.data import load_split
 

@@ -22,7 +22,7 @@ What it does, all on localhost:
    integration in ``.storage/core.config_entries``, onboarding marked done,
    and an owner with a long-lived access token in ``.storage/auth`` (the
    script signs the token itself, as Home Assistant does).
-3. A throw-away mosquitto (``edgemood.services.mosquitto``), Home Assistant,
+3. A throw-away mosquitto (``edgemood.demo.services.mosquitto``), Home Assistant,
    and ``edgemood run`` on a replay folder of real faces, as the demo does.
 4. Through Home Assistant's REST API it checks: every entity the discovery
    promises, with the ids the examples in ``deploy/homeassistant`` use, and
@@ -71,10 +71,10 @@ from daemon_harness import DaemonProcess  # noqa: E402
 
 from edgemood.classes import MOODS  # noqa: E402
 from edgemood.config import CameraConfig, Config, ModelConfig, MpdConfig, MqttConfig  # noqa: E402
-from edgemood.demo_frames import DEMO_SCENES, write_replay  # noqa: E402
-from edgemood.mqtt_topics import Topics, discovery_payload  # noqa: E402
-from edgemood.services import LocalService, free_port  # noqa: E402
-from edgemood.services.mosquitto import start_mosquitto  # noqa: E402
+from edgemood.demo.frames import DEMO_SCENES, write_replay  # noqa: E402
+from edgemood.sinks.mqtt_topics import Topics, discovery_payload  # noqa: E402
+from edgemood.demo.services import LocalService, free_port  # noqa: E402
+from edgemood.demo.services.mosquitto import start_mosquitto  # noqa: E402
 
 #: The newest Home Assistant that installs on Python 3.13.0 (2025.5 and later need 3.13.2+).
 DEFAULT_HA_VERSION = "2025.4.4"

@@ -37,10 +37,10 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from daemon_harness import DaemonProcess, daemon_config, fd_count, thread_count  # noqa: E402
 
-from edgemood.demo_frames import Scene, write_replay  # noqa: E402
-from edgemood.mqtt_topics import Topics  # noqa: E402
-from edgemood.services import LocalService, ServiceError  # noqa: E402
-from edgemood.stats import process_cpu_seconds, process_status_kib  # noqa: E402
+from edgemood.demo.frames import Scene, write_replay  # noqa: E402
+from edgemood.sinks.mqtt_topics import Topics  # noqa: E402
+from edgemood.demo.services import LocalService, ServiceError  # noqa: E402
+from procfs import process_cpu_seconds, process_status_kib  # noqa: E402
 
 #: Happy, absent, then whatever Grace Hopper reads as: moods that map to different playlists.
 SCENES = (Scene("astronaut", 10), Scene("nobody", 10), Scene("hopper", 10))
@@ -89,8 +89,8 @@ class StatsListener:
 
 def start_servers(workdir: Path, stack: ExitStack) -> tuple[LocalService | None, LocalService | None]:
     """Throw-away mosquitto and MPD, or (None, None) with a note when they are not installed."""
-    from edgemood.services.mosquitto import start_mosquitto
-    from edgemood.services.mpd import start_mpd
+    from edgemood.demo.services.mosquitto import start_mosquitto
+    from edgemood.demo.services.mpd import start_mpd
 
     try:
         broker = stack.enter_context(start_mosquitto(workdir / "mosquitto"))

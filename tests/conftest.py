@@ -11,7 +11,7 @@ import pytest
 from needs import missing
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edgemood.services import LocalService, ServiceError
+from edgemood.demo.services import LocalService, ServiceError
 
 # -- mosquitto -------------------------------------------------------------------------
 
@@ -19,7 +19,7 @@ from edgemood.services import LocalService, ServiceError
 @pytest.fixture(scope="session")
 def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalService]:
     """One broker for the whole session on a free localhost port; tests keep apart by topic."""
-    from edgemood.services.mosquitto import start_mosquitto
+    from edgemood.demo.services.mosquitto import start_mosquitto
 
     try:
         broker = start_mosquitto(tmp_path_factory.mktemp("mosquitto"))
@@ -123,7 +123,7 @@ def mpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalService]:
     Stored playlists: the default mapping's (3 tracks each) plus ``many`` (8),
     long enough that a shuffled queue can be told from the stored order.
     """
-    from edgemood.services.mpd import default_playlists, start_mpd
+    from edgemood.demo.services.mpd import default_playlists, start_mpd
 
     try:
         server = start_mpd(tmp_path_factory.mktemp("mpd"), {**default_playlists(), "many": 8})

@@ -22,9 +22,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from edgemood.config import CameraConfig, Config, ModelConfig, MoodConfig, MpdConfig, MqttConfig, config_to_toml
-from edgemood.demo_frames import Scene
-from edgemood.services import LocalService
-from edgemood.stats import process_cpu_seconds
+from edgemood.demo.frames import Scene
+from edgemood.demo.services import LocalService
+from procfs import process_cpu_seconds
 
 #: A smiling face, then nobody: with ``FAST_MOOD`` at 0.1 s per frame the mood
 #: alternates happy/absent about once a second, which gives outages something to lose.

@@ -18,7 +18,7 @@ from mpd import CommandError, MPDClient
 from needs import missing
 
 from edgemood.config import MpdConfig
-from edgemood.services import LocalService, ServiceError
+from edgemood.demo.services import LocalService, ServiceError
 from edgemood.sinks.mpd import MpdSink
 
 
@@ -78,8 +78,8 @@ def mpc(server: LocalService, *args: str) -> str:
 @pytest.fixture(scope="session")
 def mopidy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalService]:
     """One Mopidy (MPD frontend, local files) for the session, with the default playlists and ``many`` (8)."""
-    from edgemood.services.mopidy import start_mopidy
-    from edgemood.services.mpd import default_playlists
+    from edgemood.demo.services.mopidy import start_mopidy
+    from edgemood.demo.services.mpd import default_playlists
 
     try:
         server = start_mopidy(tmp_path_factory.mktemp("mopidy"), {**default_playlists(), "many": 8})

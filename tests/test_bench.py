@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edgemood.stats import process_cpu_seconds, process_status_kib
+from procfs import process_cpu_seconds, process_status_kib
 from needs import missing
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"

@@ -9,7 +9,7 @@ import pytest
 
 from edgemood.classes import CLASSES
 from edgemood.cli import main
-from edgemood.photos import ASTRONAUT, BRICK
+from edgemood.demo.photos import ASTRONAUT, BRICK
 
 
 def classify(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from mpd import MPDClient
 
-from edgemood.demo_frames import Scene, write_replay
+from edgemood.demo.frames import Scene, write_replay
 
 pytestmark = pytest.mark.integration
 

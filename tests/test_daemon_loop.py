@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from edgemood.classes import ABSENT, CLASSES
-from edgemood.clock import Clock
+from edgemood.platform.clock import Clock
 from edgemood.config import Config, MoodConfig, MpdConfig, MqttConfig
 from edgemood.daemon import MAX_CONSECUTIVE_ERRORS, Daemon, PipelineFailing
-from edgemood.stats import WINDOW_TIMINGS, StatsCollector
+from edgemood.platform.stats import WINDOW_TIMINGS, StatsCollector
 from edgemood.vision.analyze import Analysis, Face
 from edgemood.vision.detect import Box
 

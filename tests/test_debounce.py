@@ -7,7 +7,7 @@ import pytest
 
 from edgemood.classes import ABSENT, CLASSES, UNCERTAIN
 from edgemood.config import MoodConfig
-from edgemood.debounce import MoodDebouncer
+from edgemood.mood.debounce import MoodDebouncer
 
 #: No smoothing, so each frame's numbers are the EMA and times are easy to read.
 CRISP = MoodConfig(smoothing=1.0, enter_threshold=0.45, min_dwell_s=3.0, absent_after_s=10.0, hysteresis=0.1)

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from edgemood.commands.demo import caption_line, describe_player, scene_starts
-from edgemood.demo_frames import DEMO_SCENES, Scene, write_replay
+from edgemood.demo.frames import DEMO_SCENES, Scene, write_replay
 from edgemood.vision.frame import read_image
 
 #: The demo at this interval takes about 15 s; two runs are compared.

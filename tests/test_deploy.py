@@ -181,7 +181,7 @@ def test_example_config_documents_every_key_with_its_default(tmp_path: Path) -> 
 
 def test_home_assistant_examples_use_the_discovered_entities() -> None:
     from edgemood import __version__
-    from edgemood.mqtt_topics import Topics, discovery_payload
+    from edgemood.sinks.mqtt_topics import Topics, discovery_payload
 
     payload = discovery_payload(Topics("edgemood", EXAMPLE_DEVICE_ID), EXAMPLE_DEVICE_ID, __version__)
     device = payload["dev"]["name"]
@@ -350,7 +350,7 @@ def test_installed_venv_sees_apt_numpy_not_its_own(installed: Installed) -> None
 @pytest.mark.integration
 @pytest.mark.timeout(INSTALL_TIMEOUT_S)
 def test_installed_daemon_finds_and_classifies_a_face(installed: Installed, tmp_path: Path) -> None:
-    from edgemood.photos import ASTRONAUT
+    from edgemood.demo.photos import ASTRONAUT
 
     result = subprocess.run(
         [str(installed.venv / "bin/edgemood"), "classify", "--json", str(ASTRONAUT.path)],

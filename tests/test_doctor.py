@@ -45,7 +45,7 @@ def test_all_ok(tmp_path, mosquitto, mpd):
 
 @pytest.mark.integration
 def test_unreachable_mpd_and_missing_playlist_get_a_fix(tmp_path, mosquitto, mpd):
-    from edgemood.services import free_port
+    from edgemood.demo.services import free_port
 
     result = doctor(write(tmp_path, mosquitto, mpd, mpd_port=free_port()))
     assert result.returncode == 1
@@ -68,7 +68,7 @@ def test_missing_camera_and_bad_config(tmp_path, mosquitto, mpd):
 
 @pytest.mark.integration
 def test_a_closed_broker_port_is_refused_like_mpd(tmp_path, mosquitto, mpd):
-    from edgemood.services import free_port
+    from edgemood.demo.services import free_port
 
     port = free_port()
     config = write(tmp_path, mosquitto, mpd)

@@ -15,11 +15,11 @@ from edgemood.classes import CLASSES
 from edgemood.cli import main
 from edgemood.config import CameraConfig, Config, MoodConfig, MpdConfig, MqttConfig, ModelConfig
 from edgemood.daemon import Daemon
-from edgemood.demo_frames import Scene, write_replay
-from edgemood.enroll import MAX_FRAMES_PER_FACE, Capture, capture_live, enroll
+from edgemood.demo.frames import Scene, write_replay
+from edgemood.mood.enroll import MAX_FRAMES_PER_FACE, Capture, capture_live, enroll
 from edgemood.inference.model import DEFAULT_MODEL, MoodModel
-from edgemood.personal import HeadStore, ModelIdentity, model_identity
-from edgemood.sources import open_source
+from edgemood.mood.personal import HeadStore, ModelIdentity, model_identity
+from edgemood.sources.devices import open_source
 from edgemood.vision.analyze import Analysis, Face, FaceAnalyzer
 from edgemood.vision.crop import Box
 from edgemood.vision.detect import DetectorSettings

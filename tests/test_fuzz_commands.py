@@ -23,9 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgemood.classes import CLASSES
-from edgemood.demo_frames import write_replay
-from edgemood.mqtt_topics import MAX_COMMAND_BYTES, Topics
-from edgemood.services import LocalService
+from edgemood.demo.frames import write_replay
+from edgemood.sinks.mqtt_topics import MAX_COMMAND_BYTES, Topics
+from edgemood.demo.services import LocalService
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from edgemood import logsetup
+from edgemood.platform import logsetup
 from edgemood.errors import UsageError
-from edgemood.logsetup import add_redaction, mood_fields, setup_logging, stderr_is_journal
+from edgemood.platform.logsetup import add_redaction, mood_fields, setup_logging, stderr_is_journal
 
 
 @pytest.fixture(autouse=True)

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from daemon_harness import ALTERNATING, DaemonProcess, daemon_config
 
-from edgemood.demo_frames import write_replay
-from edgemood.services import LocalService
+from edgemood.demo.frames import write_replay
+from edgemood.demo.services import LocalService
 from mpd_helpers import connect, control, mopidy, playing, sinks, stored  # noqa: F401 (fixtures)
 from polling import wait_until
 

@@ -16,7 +16,7 @@ from mpd import MPDClient
 
 import edgemood.sinks.mpd as mpd_sink
 from edgemood.config import MpdConfig
-from edgemood.services import free_port
+from edgemood.demo.services import free_port
 from mpd_helpers import connect, control, playing, player, sinks, stored  # noqa: F401 (fixtures)
 from polling import wait_until
 
@@ -272,7 +272,7 @@ def test_survives_an_mpd_restart_and_plays_again(mpd, sinks):
 
 
 def test_password_file_is_used(tmp_path: Path):
-    from edgemood.services.mpd import start_mpd
+    from edgemood.demo.services.mpd import start_mpd
 
     server = start_mpd(tmp_path / "mpd", {"calm": 1}, password="s3cret")
     try:
@@ -321,7 +321,7 @@ def thread_deaths(monkeypatch) -> list[threading.ExceptHookArgs]:
 
 
 def test_a_server_that_refuses_commands_is_a_failed_connection_reported_once(tmp_path: Path, monkeypatch, caplog):
-    from edgemood.services.mpd import start_mpd
+    from edgemood.demo.services.mpd import start_mpd
 
     server = start_mpd(tmp_path / "mpd", {"calm": 1}, password="s3cret")  # anonymous clients may do nothing
     connects: list[float] = []

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from daemon_harness import DaemonProcess, daemon_config
 
-from edgemood.demo_frames import Scene, write_replay
-from edgemood.mqtt_topics import Topics
-from edgemood.services import LocalService
+from edgemood.demo.frames import Scene, write_replay
+from edgemood.sinks.mqtt_topics import Topics
+from edgemood.demo.services import LocalService
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

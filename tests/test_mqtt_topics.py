@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edgemood.classes import ABSENT, CLASSES, MOODS, UNCERTAIN
-from edgemood.debounce import MoodChange, MoodState
-from edgemood.mqtt_topics import (
+from edgemood.mood.debounce import MoodChange, MoodState
+from edgemood.sinks.mqtt_topics import (
     AUTO,
     MAX_COMMAND_BYTES,
     STATS_FPS,
@@ -36,7 +36,7 @@ from edgemood.mqtt_topics import (
     parse_command,
     stats_payload,
 )
-from edgemood.stats import StatsCollector
+from edgemood.platform.stats import StatsCollector
 
 TOPICS = Topics("edgemood", "kitchen")
 DEPLOY_HA = Path(__file__).resolve().parent.parent / "deploy" / "homeassistant"

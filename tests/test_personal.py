@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from edgemood.classes import CLASSES
 from edgemood.errors import EdgemoodError
-from edgemood.personal import (
+from edgemood.mood.personal import (
     BLEND_WEIGHTS,
     L2,
     MIN_FACES_PER_MOOD,

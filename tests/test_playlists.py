@@ -9,7 +9,7 @@ import pytest
 from edgemood.cli import main
 from edgemood.config import DEFAULT_GENRES, DEFAULT_PLAYLISTS, Config, config_to_toml, load_config
 from edgemood.errors import UsageError
-from edgemood.playlist_plan import (
+from edgemood.sinks.playlist_plan import (
     Action,
     genre_key,
     has_genre_tags,
@@ -17,7 +17,7 @@ from edgemood.playlist_plan import (
     moods_by_playlist,
     plan_playlists,
 )
-from edgemood.services import LocalService, ServiceError, free_port
+from edgemood.demo.services import LocalService, ServiceError, free_port
 from mpd_helpers import connect, mopidy, stored  # noqa: F401 (fixtures)
 from needs import missing
 
@@ -133,7 +133,7 @@ def test_mpd_manners_defaults():
 def library(tmp_path: Path) -> LocalService:
     """An MPD of the test's own: tagged tracks (calm Ambient, extra 'classical', upbeat Dance, focus Instrumental,
     comfort Acoustic), and of the stored playlists only ``upbeat`` and ``comfort``."""
-    from edgemood.services.mpd import start_mpd
+    from edgemood.demo.services.mpd import start_mpd
 
     try:
         server = start_mpd(
@@ -200,7 +200,7 @@ def test_create_changes_no_existing_playlist_unless_replace(tmp_path, capsys, li
 
 
 def test_a_library_without_genre_tags_is_said_plainly(tmp_path, capsys):
-    from edgemood.services.mpd import start_mpd
+    from edgemood.demo.services.mpd import start_mpd
 
     try:
         server = start_mpd(tmp_path / "mpd", {"untagged": 2}, genres={})

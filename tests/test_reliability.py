@@ -33,11 +33,11 @@ from polling import wait_until
 from test_config import BROKEN_FILES
 
 from edgemood import cli
-from edgemood.demo_frames import write_replay
+from edgemood.demo.frames import write_replay
 from edgemood.inference.model import DEFAULT_MODEL
 from edgemood.inference.sidecar import sidecar_path
-from edgemood.mqtt_topics import Topics
-from edgemood.services import LocalService, ServiceError
+from edgemood.sinks.mqtt_topics import Topics
+from edgemood.demo.services import LocalService, ServiceError
 
 pytestmark = pytest.mark.integration
 
@@ -72,7 +72,7 @@ def event_pairs(messages: list[Any], topic: str) -> list[tuple[str, str]]:
 
 @pytest.mark.timeout(180)
 def test_broker_outage_loses_no_event(tmp_path: Path, replay: Path, mqtt_messages: Callable[..., Any]) -> None:
-    from edgemood.services.mosquitto import start_mosquitto
+    from edgemood.demo.services.mosquitto import start_mosquitto
 
     # Persistence keeps the test subscriber's session (and what is queued for it) across
     # the restart, so anything missing afterwards was lost by the daemon, not by the test.
@@ -161,7 +161,7 @@ IDLE_CPU_LIMIT = 0.05
 def test_mpd_outage_reconnects_and_plays_again_without_busy_waiting(
     tmp_path: Path, replay: Path, mosquitto: LocalService, mqtt_messages: Callable[..., Any]
 ) -> None:
-    from edgemood.services.mpd import start_mpd
+    from edgemood.demo.services.mpd import start_mpd
 
     server = private(start_mpd, tmp_path / "mpd")
     config = daemon_config(replay, mqtt=mosquitto, mpd=server, device_id="mpdoutage")

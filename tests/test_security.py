@@ -14,9 +14,9 @@ from needs import missing
 from daemon_harness import ALTERNATING, DaemonProcess, daemon_config, listening_sockets, socket_inodes
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edgemood.demo_frames import write_replay
-from edgemood.mqtt_topics import Topics
-from edgemood.services import LocalService, ServiceError
+from edgemood.demo.frames import write_replay
+from edgemood.sinks.mqtt_topics import Topics
+from edgemood.demo.services import LocalService, ServiceError
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +65,7 @@ def make_pki(folder: Path) -> Pki:
 
 def tls_broker(workdir: Path, pki: Pki, password: str) -> LocalService:
     """mosquitto whose only listener speaks TLS and wants a user name and password."""
-    from edgemood.services.mosquitto import start_mosquitto
+    from edgemood.demo.services.mosquitto import start_mosquitto
 
     tool = shutil.which("mosquitto_passwd") or shutil.which("mosquitto_passwd", path="/usr/sbin:/usr/bin")
     if not tool:

@@ -14,9 +14,9 @@ import pytest
 from daemon_harness import ALTERNATING, DaemonProcess, NotifySocket, daemon_config
 
 from edgemood.config import CameraConfig, config_to_toml
-from edgemood.demo_frames import write_replay
-from edgemood.mqtt_topics import Topics
-from edgemood.services import LocalService
+from edgemood.demo.frames import write_replay
+from edgemood.sinks.mqtt_topics import Topics
+from edgemood.demo.services import LocalService
 
 pytestmark = pytest.mark.integration
 

@@ -16,18 +16,11 @@ import cv2
 import numpy as np
 import pytest
 
-from edgemood import sources
-from edgemood.services import free_port
-from edgemood.sources import (
-    CaptureSource,
-    FrameSource,
-    RetryingSource,
-    SourceError,
-    SourceFinished,
-    ThreadedSource,
-    open_source,
-    parse_source,
-)
+from edgemood.sources import devices as sources
+from edgemood.demo.services import free_port
+from edgemood.sources.devices import CaptureSource, FrameSource, SourceError, SourceFinished, open_source
+from edgemood.sources.resilient import RetryingSource, ThreadedSource
+from edgemood.sources.spec import parse_source
 from polling import wait_until
 
 
@@ -158,7 +151,7 @@ def test_an_image_declaring_too_many_pixels_is_skipped_before_decoding(tmp_path:
     write_png_bomb(tmp_path / "2.png")
     assert (tmp_path / "2.png").stat().st_size < 2_000_000
     code = (
-        "from edgemood.sources import open_source; "
+        "from edgemood.sources.devices import open_source; "
         f"s = open_source('dir:{tmp_path}', 320, 240, loop=False); "
         "values = [int(s.read().mean()) for _ in range(2)]; "
         # VmHWM, not ru_maxrss: the latter keeps the forking parent's peak across exec
@@ -211,7 +204,7 @@ def test_dir_source_skips_a_corrupt_image_once(tmp_path: Path, caplog: pytest.Lo
     _write_images(tmp_path, {"1.png": 40, "3.png": 80})
     (tmp_path / "2.png").write_bytes(b"\x89PNG truncated")
     source = open_source(f"dir:{tmp_path}", 320, 240)
-    with caplog.at_level(logging.WARNING, logger="edgemood.sources"):
+    with caplog.at_level(logging.WARNING, logger="edgemood.sources.devices"):
         values = [_value(source.read()) for _ in range(4)]
     assert values == [40, 80, 40, 80]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from edgemood.systemd import Notifier
+from edgemood.platform.systemd import Notifier
 
 
 def _receive_all(sock: socket.socket) -> list[str]:

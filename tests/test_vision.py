@@ -8,7 +8,7 @@ import pytest
 
 from edgemood.inference.model import MoodModel
 from edgemood.inference.sidecar import CropGeometry
-from edgemood.photos import ASTRONAUT
+from edgemood.demo.photos import ASTRONAUT
 from edgemood.vision.align import EyeAligner
 from edgemood.vision.analyze import FaceAnalyzer
 from edgemood.vision.crop import Box, crop_face, full_frame_box

@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from edgemood.demo_frames import DEMO_SCENES, Scene
+from edgemood.demo.frames import DEMO_SCENES, Scene
 
 DEVICE_ID = "demo"
 #: A mood must hold this many frames to be switched to ...
@@ -139,11 +139,11 @@ def _subscribe(host: str, port: int, topics: list[str]) -> tuple[object, "queue.
 
 def run(args: argparse.Namespace) -> int:
     """Start the servers, run the daemon, narrate, clean up."""
-    from edgemood.demo_frames import write_replay
+    from edgemood.demo.frames import write_replay
     from edgemood.errors import EdgemoodError, UsageError
-    from edgemood.services import ServiceError
-    from edgemood.services.mosquitto import start_mosquitto
-    from edgemood.services.mpd import start_mpd
+    from edgemood.demo.services import ServiceError
+    from edgemood.demo.services.mosquitto import start_mosquitto
+    from edgemood.demo.services.mpd import start_mpd
 
     if args.interval <= 0:
         raise UsageError("--interval must be positive")

@@ -59,7 +59,7 @@ def check_model(config) -> Check:
 
 def check_camera(config) -> Check:
     """The frame source opens and delivers one frame."""
-    from edgemood.sources import open_source
+    from edgemood.sources.devices import open_source
 
     spec = config.camera.source
     source = None

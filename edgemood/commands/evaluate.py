@@ -22,9 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and report."""
-    from edgemood.evaluation import confusion_png, evaluate
+    from edgemood.training.evaluation import confusion_png, evaluate
     from edgemood.inference.model import DEFAULT_MODEL, MoodModel
-    from edgemood.progress import progress_bar
+    from edgemood.training.progress import progress_bar
     from edgemood.training.data import load_split
 
     model = MoodModel(args.model or DEFAULT_MODEL)

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         from edgemood.training.train import MEASURED_GEOMETRY
     except ImportError as exc:
         raise EdgemoodError(f"export needs the [train] extra: pip install 'edgemood[train]' ({exc})") from None
-    from edgemood.evaluation import evaluate
+    from edgemood.training.evaluation import evaluate
     from edgemood.inference.model import MoodModel
     from edgemood.inference.sidecar import Sidecar, load_sidecar, sidecar_path
     from edgemood.training.data import load_split

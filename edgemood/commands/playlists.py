@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from mpd import MPDClient
 
     from edgemood.config import Config
-    from edgemood.playlist_plan import PlaylistPlan
+    from edgemood.sinks.playlist_plan import PlaylistPlan
 
 #: Songs per command list when building a playlist (MPD caps a list's size).
 BATCH = 500
@@ -88,7 +88,7 @@ def _reason(exc: BaseException) -> str:
 
 def _report(client: MPDClient, config: Config, create: bool, replace: bool) -> int:
     """Print one line per stored playlist (and build them with ``create``); the exit status."""
-    from edgemood.playlist_plan import has_genre_tags, moods_by_playlist, plan_playlists
+    from edgemood.sinks.playlist_plan import has_genre_tags, moods_by_playlist, plan_playlists
 
     stored = {entry["playlist"] for entry in client.listplaylists()}
     existing = {name: len(client.listplaylist(name)) for name in moods_by_playlist(config.playlists) if name in stored}
@@ -116,7 +116,7 @@ def _report(client: MPDClient, config: Config, create: bool, replace: bool) -> i
 
 def _build(client: MPDClient, plan: PlaylistPlan, replace: bool) -> str:
     """Carry out one playlist's plan; the line that says what happened."""
-    from edgemood.playlist_plan import Action
+    from edgemood.sinks.playlist_plan import Action
 
     if plan.action is Action.KEEP:
         if plan.songs is not None and replace:

@@ -17,7 +17,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)  # before the heavy imports: a bad config is exit 2, whatever else fails
     from edgemood.daemon import Daemon
-    from edgemood.logsetup import setup_logging
+    from edgemood.platform.logsetup import setup_logging
 
     setup_logging(args.log_level or config.log.level)
     daemon = Daemon(config, reload_config=lambda: load_config(args.config))  # SIGHUP reads the same file again

@@ -57,11 +57,11 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edgemood.clock import Clock, RateLimit
+from edgemood.platform.clock import Clock, RateLimit
 from edgemood.config import MqttConfig, read_secret
-from edgemood.debounce import MoodChange, MoodState
+from edgemood.mood.debounce import MoodChange, MoodState
 from edgemood.errors import UsageError
-from edgemood.mqtt_topics import (
+from edgemood.sinks.mqtt_topics import (
     MAX_COMMAND_BYTES,
     OFFLINE,
     ONLINE,

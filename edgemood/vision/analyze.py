@@ -17,7 +17,7 @@ from edgemood.vision.frame import FrameError, to_gray
 
 #: What to do when several faces are in view: classify the largest (the person
 #: nearest the speakers), skip the frame (the seed system's rule), or all (the
-#: room's mood, combined by ``edgemood.debounce.room_probabilities``).
+#: room's mood, combined by ``edgemood.mood.debounce.room_probabilities``).
 FacePolicy = Literal["largest", "skip", "all"]
 POLICIES: tuple[str, ...] = ("largest", "skip", "all")
 #: With "all", at most this many faces are classified, largest first: a frame

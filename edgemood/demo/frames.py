@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgemood.photos import ASTRONAUT, BRICK, COFFEE, HOPPER, ROCKET, Photo
+from edgemood.demo.photos import ASTRONAUT, BRICK, COFFEE, HOPPER, ROCKET, Photo
 
 FRAME_SIZE = (640, 480)
 

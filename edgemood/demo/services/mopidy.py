@@ -6,7 +6,7 @@ does not implement it, numbers its queue versions from 0). So the tests run
 against the real thing: ``mopidy`` with ``mopidy-mpd`` and ``mopidy-local``
 (Debian packages of those names), started from a config in one working
 directory. The music is the same generated, genre-tagged tones as the local
-MPD's (``edgemood.services.mpd``); ``mopidy local scan`` indexes them before the
+MPD's (``edgemood.demo.services.mpd``); ``mopidy local scan`` indexes them before the
 server starts, and the stored playlists are M3U files of ``local:track:``
 URIs, which the local backend plays. Audio goes to GStreamer's ``fakesink``
 with ``sync=true``, so songs take their real time as on a player.
@@ -19,8 +19,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from edgemood.services import LocalService, ServiceError, find_binary, free_port, wait_for_port
-from edgemood.services.mpd import HOST, default_genres, default_playlists, write_tracks
+from edgemood.demo.services import LocalService, ServiceError, find_binary, free_port, wait_for_port
+from edgemood.demo.services.mpd import HOST, default_genres, default_playlists, write_tracks
 
 #: Seconds Mopidy may take to scan the library or come up (it starts in well under 2 s here).
 START_TIMEOUT_S = 30.0

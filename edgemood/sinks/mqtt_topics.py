@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Final
 from edgemood.classes import ABSENT, CLASSES, MOODS
 
 if TYPE_CHECKING:
-    from edgemood.debounce import MoodChange, MoodState
+    from edgemood.mood.debounce import MoodChange, MoodState
 
 ONLINE: Final = "online"
 OFFLINE: Final = "offline"

@@ -12,7 +12,7 @@ import pwd
 import subprocess
 from pathlib import Path
 
-from edgemood.services import LocalService, find_binary, free_port, wait_for_port
+from edgemood.demo.services import LocalService, find_binary, free_port, wait_for_port
 
 HOST = "127.0.0.1"
 

@@ -25,8 +25,8 @@ import numpy as np
 
 from edgemood.classes import CLASSES
 from edgemood.errors import EdgemoodError, UsageError
-from edgemood.personal import Enrollment, FitReport, HeadStore, ModelIdentity, PersonalHead, fit_personal, stamp
-from edgemood.sources import IMAGE_SUFFIXES, FrameSource
+from edgemood.mood.personal import Enrollment, FitReport, HeadStore, ModelIdentity, PersonalHead, fit_personal, stamp
+from edgemood.sources.devices import IMAGE_SUFFIXES, FrameSource
 from edgemood.vision.analyze import FaceAnalyzer
 from edgemood.vision.frame import FrameError, read_image
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from edgemood.config import DEFAULT_GENRES, DEFAULT_PLAYLISTS
-from edgemood.services import LocalService, ServiceError, find_binary, free_port, wait_for_port
+from edgemood.demo.services import LocalService, ServiceError, find_binary, free_port, wait_for_port
 
 HOST = "127.0.0.1"
 #: Seconds per generated track: long enough that the current song is stable

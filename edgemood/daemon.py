@@ -24,11 +24,13 @@ from edgemood.classes import ABSENT, CLASSES
 from edgemood.platform.clock import Clock, RateLimit
 from edgemood.config import Config
 from edgemood.errors import EdgemoodError
-from edgemood.mood.debounce import MoodChange, MoodDebouncer, MoodState, room_probabilities
+from edgemood.mood.debounce import MoodChange, MoodDebouncer, MoodState
+from edgemood.mood.room import room_probabilities
 from edgemood.inference.model import DEFAULT_MODEL, MoodModel
 from edgemood.platform.logsetup import mood_fields
 from edgemood.sinks.mqtt_topics import Command
-from edgemood.mood.personal import ActiveHead, load_active_head, model_identity
+from edgemood.mood.active import ActiveHead, load_active_head
+from edgemood.mood.head import model_identity
 from edgemood.sources.spec import is_network
 from edgemood.sources.devices import FrameSource, open_source
 from edgemood.sources.resilient import RetryingSource, ThreadedSource
@@ -394,7 +396,7 @@ class Daemon:
         data["errors"] = self.errors
         data["model"] = self.model.path.name if self.model else None
         if self.personal:
-            data["personal"] = self.personal.stats()
+            data["personal"] = self.personal.health()
         if self.source:
             data["source"] = self.source.status()
         if self.mpd:

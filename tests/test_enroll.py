@@ -18,13 +18,14 @@ from edgemood.daemon import Daemon
 from edgemood.demo.frames import Scene, write_replay
 from edgemood.mood.enroll import MAX_FRAMES_PER_FACE, Capture, capture_live, enroll
 from edgemood.inference.model import DEFAULT_MODEL, MoodModel
-from edgemood.mood.personal import HeadStore, ModelIdentity, model_identity
+from edgemood.mood.head import ModelIdentity, model_identity
+from edgemood.mood.store import HeadStore
 from edgemood.sources.devices import open_source
 from edgemood.vision.analyze import Analysis, Face, FaceAnalyzer
 from edgemood.vision.crop import Box
 from edgemood.vision.detect import DetectorSettings
 from edgemood.vision.frame import read_image
-from test_personal import synthetic_head
+from personal_helpers import synthetic_head
 
 PER_MOOD = 8
 

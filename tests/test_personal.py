@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -13,30 +13,21 @@ from hypothesis import strategies as st
 
 from edgemood.classes import CLASSES
 from edgemood.errors import EdgemoodError
-from edgemood.mood.personal import (
+from edgemood.mood.active import ActiveHead, load_active_head
+from edgemood.mood.fit import (
     BLEND_WEIGHTS,
     L2,
     MIN_FACES_PER_MOOD,
-    ActiveHead,
     Enrollment,
-    HeadStore,
-    ModelIdentity,
     NotEnoughFaces,
-    PersonalHead,
-    PersonalHeadError,
-    Softmax,
-    blend,
     choose_blend,
-    default_state_dir,
     fit_personal,
     fit_softmax,
-    load_active_head,
     split_heldout,
 )
-
-E = 64
-MODEL = ModelIdentity("model.tflite", "ab" * 32, E)
-WHEN = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
+from edgemood.mood.head import ModelIdentity, PersonalHead, PersonalHeadError, Softmax, blend
+from edgemood.mood.store import HeadStore, default_state_dir
+from personal_helpers import E, MODEL, WHEN, synthetic_head
 
 
 def clusters(classes: int, per_class: int, spread: float, seed: int, noise_seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -179,15 +170,6 @@ def test_moods_with_too_few_faces_are_left_out_and_two_are_needed():
 # -- the stored head -----------------------------------------------------------------
 
 
-def synthetic_head(created: datetime = WHEN, model: ModelIdentity = MODEL, favourite: str = "surprise") -> PersonalHead:
-    """A head over all classes that always says ``favourite``."""
-    size = model.embedding_size
-    bias = np.zeros(len(CLASSES))
-    bias[CLASSES.index(favourite)] = 20.0
-    classifier = Softmax(np.zeros((size, len(CLASSES))), bias, np.zeros(size), np.ones(size))
-    return PersonalHead(classifier, CLASSES, 1.0, model, created, {"base_accuracy": 0.25, "personal_accuracy": 0.75})
-
-
 def test_head_round_trips_through_its_file_format():
     head = fit_personal(enrollment(("anger", "happy", "sad"), 12, "wrong"), MODEL, WHEN).head
     again = PersonalHead.from_bytes(head.to_bytes(), "test")
@@ -287,7 +269,7 @@ def test_active_head_says_what_it_uses_and_why(tmp_path):
     assert active.note.startswith("personal head from 2026-03-01 12:00:00 UTC in use")
     base = np.full(8, 1 / 8)
     assert CLASSES[int(np.argmax(active.apply(base, np.zeros(E))))] == "surprise"
-    assert active.stats()["active"] and active.stats()["enrolled"] == "2026-03-01T12:00:00Z"
+    assert active.health()["active"] and active.health()["enrolled"] == "2026-03-01T12:00:00Z"
     foreign = load_active_head(True, ModelIdentity("new.tflite", "ef" * 32, E), tmp_path)
     assert foreign.head is None and foreign.problem and "fitted on model" in foreign.note
     assert ActiveHead(None, "n").apply(base, np.zeros(E)) is base

@@ -10,7 +10,8 @@ import pytest
 from edgemood.classes import CLASSES
 from edgemood.config import Config, DetectConfig, ModelConfig, MoodConfig, MpdConfig, MqttConfig
 from edgemood.daemon import Daemon
-from edgemood.mood.debounce import MoodDebouncer, room_probabilities
+from edgemood.mood.debounce import MoodDebouncer
+from edgemood.mood.room import room_probabilities
 from edgemood.sinks.mqtt_topics import Command
 from edgemood.vision.analyze import Analysis, Face
 from edgemood.vision.crop import Box

@@ -12,7 +12,7 @@ from edgemood.classes import CLASSES
 
 if TYPE_CHECKING:
     from edgemood.config import Config
-    from edgemood.mood.personal import HeadStore
+    from edgemood.mood.store import HeadStore
 
 EPILOG = """\
 For each mood you are asked to show it ("Show: happy \u2014 in 3.. 2.. 1..") and
@@ -44,7 +44,7 @@ def _moods(text: str) -> list[str]:
 
 
 def _per_mood(text: str) -> int:
-    from edgemood.mood.personal import MIN_FACES_PER_MOOD
+    from edgemood.mood.fit import MIN_FACES_PER_MOOD
 
     try:
         value = int(text)
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from edgemood.config import load_config
 
     config = load_config(args.config)
-    from edgemood.mood.personal import HeadStore, default_state_dir
+    from edgemood.mood.store import HeadStore, default_state_dir
 
     store = HeadStore(args.state_dir or default_state_dir())
     if args.list:
@@ -101,7 +101,7 @@ def _enroll(args: argparse.Namespace, config: Config, store: HeadStore) -> int:
     """Capture (camera or replay), fit, report; the head is saved only if better."""
     from edgemood.mood.enroll import capture_live, capture_replay, enroll, format_outcome, replay_folders
     from edgemood.inference.model import DEFAULT_MODEL, MoodModel
-    from edgemood.mood.personal import model_identity
+    from edgemood.mood.head import model_identity
     from edgemood.sources.devices import open_source
     from edgemood.vision.analyze import FaceAnalyzer
     from edgemood.vision.detect import DetectorSettings

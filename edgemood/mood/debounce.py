@@ -44,7 +44,6 @@ Semantics (defaults from ``MoodConfig``, and why):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,7 +100,7 @@ class MoodDebouncer:
                 return None
             self._ema, self._target = None, None
             return None if self._forced or self._mood == ABSENT else self._switch(ABSENT, now)
-        self._smooth(_normalised(probabilities))
+        self._smooth(normalised(probabilities))
         self._last_face = now
         if self._forced:
             return None
@@ -155,32 +154,7 @@ class MoodDebouncer:
         return MoodChange(previous, self.state, now)
 
 
-def room_probabilities(probabilities: Sequence[np.ndarray], areas: Sequence[float]) -> np.ndarray | None:
-    """The room's evidence from every face in a frame: a mean of their probabilities weighted by face area.
-
-    With ``[detect] multiple_faces = "all"`` the debouncer is fed this instead
-    of one face's probabilities, and smooths it like any other frame. Area, not
-    the classifier's confidence, is the weight: a bigger face is nearer the
-    camera and the speakers and its crop has more pixels, so it is read more
-    reliably; weighting by confidence would let one overconfident misreading
-    outvote the room. Each face's probabilities are normalised first, so every
-    face counts by its area alone. No faces: None (nobody is seen). Faces of
-    zero area (which a detector does not report) would count equally.
-    """
-    if len(probabilities) != len(areas):
-        raise ValueError(f"{len(probabilities)} probability vectors but {len(areas)} areas")
-    if not probabilities:
-        return None
-    faces = np.stack([_normalised(p) for p in probabilities])
-    weights = np.asarray(areas, dtype=np.float64)
-    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
-        raise ValueError(f"face areas must be non-negative numbers, got {list(areas)!r}")
-    if weights.sum() <= 0:
-        weights = np.ones(len(faces))
-    return weights @ faces / weights.sum()
-
-
-def _normalised(probabilities: np.ndarray) -> np.ndarray:
+def normalised(probabilities: np.ndarray) -> np.ndarray:
     """Validated copy summing to 1; a wrong shape or values are a caller bug."""
     values = np.asarray(probabilities, dtype=np.float64).reshape(-1)
     if values.shape != (len(CLASSES),) or not np.all(np.isfinite(values)) or np.any(values < 0) or values.sum() <= 0:

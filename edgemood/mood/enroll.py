@@ -25,7 +25,9 @@ import numpy as np
 
 from edgemood.classes import CLASSES
 from edgemood.errors import EdgemoodError, UsageError
-from edgemood.mood.personal import Enrollment, FitReport, HeadStore, ModelIdentity, PersonalHead, fit_personal, stamp
+from edgemood.mood.fit import Enrollment, FitReport, fit_personal
+from edgemood.mood.head import ModelIdentity, PersonalHead, stamp
+from edgemood.mood.store import HeadStore
 from edgemood.sources.devices import IMAGE_SUFFIXES, FrameSource
 from edgemood.vision.analyze import FaceAnalyzer
 from edgemood.vision.frame import FrameError, read_image

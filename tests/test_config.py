@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from edgemood import config as config_module
+from edgemood import config_rules, config_sections
 from edgemood.classes import CLASSES
 from edgemood.config import (
     SCHEMA,
@@ -250,13 +252,22 @@ def test_round_trip_through_toml(tmp_path: Path) -> None:
 
 
 def test_every_rule_names_an_existing_setting_and_every_number_has_a_range() -> None:
-    for name in config_module._RULES:
+    for name in config_module.RULES:
         section, key = name.split(".")
         assert section in SCHEMA and (key == "*" or key in SCHEMA[section]), name
     for section, keys in SCHEMA.items():
         for key, expected in keys.items():
             if expected in (int, float):
-                assert f"{section}.{key}" in config_module._RULES, f"{section}.{key} has no range"
+                assert f"{section}.{key}" in config_module.RULES, f"{section}.{key} has no range"
+
+
+def test_every_choice_is_named_in_the_help_of_its_key() -> None:
+    """The example config explains each choice in prose; a new choice must not go unexplained."""
+    for section in SCHEMA:
+        for name, field in config_sections.section_fields(section).items():
+            template = field.metadata[config_rules.RULE].template if field.metadata[config_rules.RULE] else ""
+            for choice in re.findall(r'"([^"]+)"', template) if template.startswith("must be one of") else ():
+                assert choice in field.metadata[config_rules.HELP], f"{section}.{name}: {choice} is not explained"
 
 
 def test_cli_turns_a_bad_config_into_exit_2_and_one_line(tmp_path: Path) -> None:

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from needs import missing
 
 from edgemood.classes import MOODS
-from edgemood.config import DEFAULT_CONFIG_PATH, SCHEMA, Config, load_config
-from needs import missing
+from edgemood.config import DEFAULT_CONFIG_PATH, SCHEMA, Config, example_toml, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -159,6 +159,13 @@ def uncommented(example: str) -> tuple[str, dict[str, set[str]]]:
             line = f"{match.group(1)} = {match.group(2)}"
         lines.append(line)
     return "\n".join(lines) + "\n", keys
+
+
+def test_example_config_is_the_generated_one() -> None:
+    """The example is written from the config's fields: help, ranges and defaults cannot drift."""
+    assert EXAMPLE_CONFIG.read_text(encoding="utf-8") == example_toml(), (
+        "regenerate it: python -m edgemood.config_toml > deploy/edgemood.example.toml"
+    )
 
 
 def test_example_config_as_shipped_is_all_defaults() -> None:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from edgemood.classes import CLASSES
+from edgemood.config import FACE_POLICIES, DetectConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,8 +16,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (any OpenCV-readable format)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--model", type=Path, default=None, help="a .tflite with its sidecar (default: the shipped model)")
-    parser.add_argument("--faces", choices=["all", "largest", "skip"], default="all", help="several-faces policy (default all)")
-    parser.add_argument("--min-face-px", type=int, default=48, help="smallest face side in pixels (default 48)")
+    parser.add_argument("--faces", choices=FACE_POLICIES, default="all", help="several-faces policy (default all)")
+    parser.add_argument(
+        "--min-face-px", type=int, default=DetectConfig.min_face_px, help="smallest face side in pixels (default %(default)s)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 
 from edgemood.classes import CLASSES
+from edgemood.config import FACE_POLICIES, FacePolicy
 from edgemood.inference.model import MoodModel
 from edgemood.vision.align import EyeAligner
 from edgemood.vision.crop import Box, crop_face
 from edgemood.vision.detect import DetectorSettings, FaceDetector
 from edgemood.vision.frame import FrameError, to_gray
 
-#: What to do when several faces are in view: classify the largest (the person
-#: nearest the speakers), skip the frame (the seed system's rule), or all (the
-#: room's mood, combined by ``edgemood.mood.debounce.room_probabilities``).
-FacePolicy = Literal["largest", "skip", "all"]
-POLICIES: tuple[str, ...] = ("largest", "skip", "all")
 #: With "all", at most this many faces are classified, largest first: a frame
 #: full of false detections (a patterned curtain) must not cost a classification
 #: each. ``Analysis.seen`` still counts every face found.
@@ -66,8 +61,8 @@ class FaceAnalyzer:
         settings: DetectorSettings = DetectorSettings(),
         policy: FacePolicy = "largest",
     ):
-        if policy not in POLICIES:
-            raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+        if policy not in FACE_POLICIES:
+            raise ValueError(f"policy must be one of {FACE_POLICIES}, got {policy!r}")
         self.model = model
         self.policy = policy
         self.detector = FaceDetector(settings)

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from edgemood.config import DetectConfig
 from edgemood.vision.crop import Box
 
 #: OpenCV 4.x ships the cascades; 5.x dropped both them and CascadeClassifier.
@@ -102,11 +103,15 @@ def load_cascade(name: str) -> cv2.CascadeClassifier:
 
 @dataclass(frozen=True)
 class DetectorSettings:
-    """Tunables of the ``[detect]`` config section, and the scan's resolution limit."""
+    """Tunables of the ``[detect]`` config section, and the scan's resolution limit.
 
-    scale_factor: float = 1.1
-    min_neighbors: int = 5
-    min_face_px: int = 48
+    The defaults are ``DetectConfig``'s, except ``max_face_px`` (see below);
+    ``configured_settings`` is the one place a ``[detect]`` section becomes settings.
+    """
+
+    scale_factor: float = DetectConfig.scale_factor
+    min_neighbors: int = DetectConfig.min_neighbors
+    min_face_px: int = DetectConfig.min_face_px
     #: no bound unless given: the daemon passes ``[detect] max_face_px``, while
     #: ``edgemood classify`` and the evaluation see photos of any size
     max_face_px: int = 4096
@@ -116,6 +121,11 @@ class DetectorSettings:
     detect_width: int = 320
     #: tracked frames between re-checks (see the module docstring)
     full_scan_every: int = 8
+
+
+def configured_settings(detect: DetectConfig) -> DetectorSettings:
+    """The settings ``[detect]`` gives: the daemon, enroll and the benchmark detect alike."""
+    return DetectorSettings(detect.scale_factor, detect.min_neighbors, detect.min_face_px, detect.max_face_px)
 
 
 @dataclass(frozen=True)

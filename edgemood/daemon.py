@@ -400,9 +400,9 @@ class Daemon:
         if self.source:
             data["source"] = self.source.status()
         if self.mpd:
-            data["mpd"] = self.mpd.status()
+            data["mpd"] = self.mpd.health()
         if self.mqtt:
-            data["mqtt"] = self.mqtt.stats()
+            data["mqtt"] = self.mqtt.health()
         return data
 
     def _publish_stats(self) -> None:

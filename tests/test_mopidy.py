@@ -36,7 +36,7 @@ def test_mood_changes_switch_playlists_and_missing_commands_are_one_line_each(co
     assert len(lines) == 2, lines
     assert any("'crossfade'" in line and "not implemented" in line.lower() for line in lines), lines
     assert any("'newpartition'" in line and "default queue" in line for line in lines), lines
-    assert errors == [] and sink.status()["playlist"] == "focus"
+    assert errors == [] and sink.health()["playlist"] == "focus"
     # Mopidy starts playing a moment after it answered: that is still edgemood's own doing
     assert not any("another MPD client" in r.getMessage() for r in caplog.records)
 

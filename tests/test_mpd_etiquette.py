@@ -165,7 +165,7 @@ def test_a_pause_by_the_listener_is_never_undone_and_play_follows_the_mood_again
     sink, _ = start_calm(control, sinks, manual_hold_s=0.5)
     calm = stored(control, "calm")
     mpc(player, "pause")
-    wait_until(lambda: sink.status().get("stopped_by_listener"), what="the pause taken as the listener's")
+    wait_until(lambda: sink.health().get("stopped_by_listener"), what="the pause taken as the listener's")
     sink.play_playlist("upbeat")  # the mood changes meanwhile
     holds_for(lambda: control.status()["state"] == "pause" and queue(control) == calm, 2.0, "calm stays paused")
     mpc(player, "play")
@@ -176,7 +176,7 @@ def test_a_stop_by_the_listener_is_never_undone_and_play_follows_the_mood_again(
     sink, _ = start_calm(control, sinks, manual_hold_s=0.5)
     calm = stored(control, "calm")
     control.stop()
-    wait_until(lambda: sink.status().get("stopped_by_listener"), what="the stop taken as the listener's")
+    wait_until(lambda: sink.health().get("stopped_by_listener"), what="the stop taken as the listener's")
     sink.play_playlist("upbeat")
     holds_for(lambda: control.status()["state"] == "stop" and queue(control) == calm, 2.0, "nothing starts")
     control.play()
@@ -190,17 +190,17 @@ def test_a_queue_that_ran_out_is_nobodys_stop(player, control, sinks):
     wait_until(lambda: control.status()["state"] == "stop", what="the queue ran out")
     sink.play_playlist("upbeat")
     wait_until(lambda: playing(control) == stored(control, "upbeat"), what="upbeat on the idle player")
-    assert not sink.status()["stopped_by_listener"]
+    assert not sink.health()["stopped_by_listener"]
 
 
 def test_a_queue_edit_holds_switching_and_the_music_plays_on(player, control, sinks):
     sink, _ = start_calm(control, sinks, manual_hold_s=1.5)
     control.add(stored(control, "comfort")[0])
-    held_until = wait_until(lambda: sink.status()["held_until"], what="a manual hold")
+    held_until = wait_until(lambda: sink.health()["held_until"], what="a manual hold")
     sink.play_playlist("focus")
     holds_for(lambda: playing(control) is not None and "focus" not in str(queue(control)), 0.5, "the edit is kept")
     wait_until(lambda: playing(control) == stored(control, "focus"), what="focus after the hold")
-    assert sink.status()["held_until"] is None and held_until is not None
+    assert sink.health()["held_until"] is None and held_until is not None
 
 
 @pytest.mark.parametrize("autoplay", [True, False])
@@ -210,7 +210,7 @@ def test_autoplay_decides_whether_a_mood_starts_an_idle_player(player, control, 
     if autoplay:
         wait_until(lambda: playing(control) == stored(control, "calm"), what="calm on the idle player")
         return
-    wait_until(lambda: sink.status()["connected"], what="connected")
+    wait_until(lambda: sink.health()["connected"], what="connected")
     holds_for(lambda: control.status()["state"] == "stop" and queue(control) == [], 1.5, "the player stays idle")
     control.load("comfort")  # the listener starts some music
     control.play(0)
@@ -224,7 +224,7 @@ def test_autoplay_leaves_a_player_someone_stopped_before_edgemood_came(player, c
     control.stop()
     sink, _ = sinks()
     sink.play_playlist("calm")
-    wait_until(lambda: sink.status()["stopped_by_listener"], what="the stop found")
+    wait_until(lambda: sink.health()["stopped_by_listener"], what="the stop found")
     holds_for(lambda: control.status()["state"] == "stop", 1.0, "nothing starts")
 
 
@@ -240,7 +240,7 @@ def test_on_absent_pause_pauses_and_resumes_that_same_song(player, control, sink
     sink.play_playlist(None, absent=True)
     wait_until(lambda: control.status()["state"] == "pause", what="paused while nobody is there")
     # the sink's worker notes its own pause once MPD has answered, a moment after the listener can see it
-    wait_until(lambda: sink.status()["paused_for_absence"], what="the pause known as edgemood's own")
+    wait_until(lambda: sink.health()["paused_for_absence"], what="the pause known as edgemood's own")
     sink.play_playlist("calm")  # a face is back, with the same mood's playlist
     wait_until(lambda: control.status()["state"] == "play", what="resumed")
     assert (control.currentsong()["id"], control.status()["playlist"]) == (song, version)  # not reloaded
@@ -249,7 +249,7 @@ def test_on_absent_pause_pauses_and_resumes_that_same_song(player, control, sink
 def test_on_absent_pause_never_resumes_the_listeners_pause(player, control, sinks):
     sink, _ = start_calm(control, sinks, on_absent="pause")
     mpc(player, "pause")
-    wait_until(lambda: sink.status()["stopped_by_listener"], what="the listener's pause seen")
+    wait_until(lambda: sink.health()["stopped_by_listener"], what="the listener's pause seen")
     sink.play_playlist(None, absent=True)
     sink.play_playlist("calm")
     holds_for(lambda: control.status()["state"] == "pause", 1.5, "the listener's pause stays")
@@ -259,9 +259,9 @@ def test_on_absent_pause_never_resumes_the_listeners_pause(player, control, sink
 def test_the_listener_touching_edgemoods_pause_makes_it_theirs(player, control, sinks, action):
     sink, _ = start_calm(control, sinks, on_absent="pause")
     sink.play_playlist(None, absent=True)
-    wait_until(lambda: sink.status()["paused_for_absence"], what="paused for the absence")
+    wait_until(lambda: sink.health()["paused_for_absence"], what="paused for the absence")
     mpc(player, action)
-    wait_until(lambda: not sink.status()["paused_for_absence"], what="the listener's action seen")
+    wait_until(lambda: not sink.health()["paused_for_absence"], what="the listener's action seen")
     expected = {"stop": "stop", "play": "play"}[action]
     holds_for(lambda: control.status()["state"] == expected, 1.0, f"{action} kept while nobody is seen")
     sink.play_playlist("calm")  # a face is back

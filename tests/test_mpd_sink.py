@@ -14,13 +14,14 @@ import pytest
 from mpd import ConnectionError as MpdConnectionError
 from mpd import MPDClient
 
-import edgemood.sinks.mpd as mpd_sink
+import edgemood.sinks.mpd_session as mpd_session
 from edgemood.config import MpdConfig
 from edgemood.demo.services import free_port
 from mpd_helpers import connect, control, playing, player, sinks, stored  # noqa: F401 (fixtures)
 from polling import wait_until
 
-from edgemood.sinks.mpd import MpdSink, backoff_delays, plan_switch
+from edgemood.sinks.mpd import MpdSink
+from edgemood.sinks.mpd_switch import plan_switch
 
 # -- pure rules ------------------------------------------------------------------------
 
@@ -67,13 +68,6 @@ def test_switch_at_track_end_without_a_playing_song_switches_now(state):
     assert plan_switch(status, "calm", switch="track_end", shuffle=False) == plan_switch(
         status, "calm", switch="now", shuffle=False
     )
-
-
-def test_backoff_doubles_to_the_cap_within_its_jitter():
-    highest = backoff_delays(1.0, 30.0, rng=lambda: 1.0)
-    lowest = backoff_delays(1.0, 30.0, rng=lambda: 0.0)
-    assert [next(highest) for _ in range(7)] == [1, 2, 4, 8, 16, 30, 30]
-    assert [next(lowest) for _ in range(7)] == [0.5, 1, 2, 4, 8, 15, 15]
 
 
 # -- a server that lacks commands (Mopidy-MPD style), faked --------------------------
@@ -144,15 +138,15 @@ class FakeClient:
 
 def test_missing_commands_are_skipped_with_one_log_line(monkeypatch, caplog):
     server = FakeServer({"commands", "status", "idle", "load", "delete", "play", "shuffle"})
-    monkeypatch.setattr(mpd_sink, "MPDClient", server.client)
+    monkeypatch.setattr(mpd_session, "MPDClient", server.client)
     sink = MpdSink(MpdConfig(partition="edgemood", crossfade_s=2, shuffle=False))
     with caplog.at_level(logging.WARNING, logger="edgemood.sinks.mpd"):
         sink.start()
         try:
             sink.play_playlist("calm")
-            wait_until(lambda: sink.status()["playlist"] == "calm", what="calm loaded")
+            wait_until(lambda: sink.health()["playlist"] == "calm", what="calm loaded")
             sink.play_playlist("upbeat")
-            wait_until(lambda: sink.status()["playlist"] == "upbeat", what="upbeat loaded")
+            wait_until(lambda: sink.health()["playlist"] == "upbeat", what="upbeat loaded")
         finally:
             sink.stop()
     assert [call[0] for call in server.calls] == ["load", "play", "load", "play"]
@@ -172,7 +166,7 @@ def test_switches_playlists_with_crossfade(control, sinks):
     assert control.status()["xfade"] == "3"
     sink.play_playlist("upbeat")
     wait_until(lambda: playing(control) == stored(control, "upbeat"), what="upbeat playing")
-    status = wait_until(lambda: (s := sink.status())["playlist"] == "upbeat" and s, what="upbeat recorded")
+    status = wait_until(lambda: (s := sink.health())["playlist"] == "upbeat" and s, what="upbeat recorded")
     assert status["connected"] and status["held_until"] is None
     assert errors == [] and status["last_error"] is None
 
@@ -193,7 +187,7 @@ def test_a_missing_playlist_is_reported_and_the_queue_left_alone(control, sinks)
     sink.play_playlist("no-such-list")
     wait_until(lambda: errors, what="an error report")
     assert errors == ["playlist 'no-such-list' does not exist on MPD"]
-    assert sink.status()["last_error"] == errors[0] and sink.status()["playlist"] == "calm"
+    assert sink.health()["last_error"] == errors[0] and sink.health()["playlist"] == "calm"
     assert playing(control) == stored(control, "calm") and control.status()["playlist"] == version
     sink.play_playlist("focus")
     wait_until(lambda: playing(control) == stored(control, "focus"), what="focus playing")
@@ -207,8 +201,8 @@ def test_another_clients_change_holds_switching_until_the_hold_ends(control, sin
     control.clear()
     control.load("upbeat")
     control.play(0)
-    held_until = wait_until(lambda: sink.status()["held_until"], what="a manual hold")
-    assert sink.status()["playlist"] is None  # the queue is the other client's now
+    held_until = wait_until(lambda: sink.health()["held_until"], what="a manual hold")
+    assert sink.health()["playlist"] is None  # the queue is the other client's now
     sink.play_playlist("focus")
     focus = stored(control, "focus")
     seen_upbeat = False
@@ -217,8 +211,8 @@ def test_another_clients_change_holds_switching_until_the_hold_ends(control, sin
         assert time.monotonic() < held_until + 5, "switching did not resume after the hold"
         time.sleep(0.05)
     assert time.monotonic() >= held_until and seen_upbeat
-    wait_until(lambda: sink.status()["playlist"] == "focus", what="focus recorded")
-    assert sink.status()["held_until"] is None
+    wait_until(lambda: sink.health()["playlist"] == "focus", what="focus recorded")
+    assert sink.health()["held_until"] is None
 
 
 def test_track_end_keeps_the_current_song_then_drops_it(control, sinks):
@@ -233,7 +227,7 @@ def test_track_end_keeps_the_current_song_then_drops_it(control, sinks):
     control.seekcur(float(current["duration"]) - 0.5)
     wait_until(lambda: playing(control) == upbeat, what="the kept song removed after it ended")
     assert control.currentsong()["file"] == upbeat[0]
-    assert sink.status()["held_until"] is None  # a seek is not a manual change
+    assert sink.health()["held_until"] is None  # a seek is not a manual change
 
 
 def test_partition_leaves_the_default_queue_untouched(mpd, control, sinks):
@@ -249,6 +243,15 @@ def test_partition_leaves_the_default_queue_untouched(mpd, control, sinks):
         own.disconnect()
     assert errors == []
     assert (control.status()["playlist"], [s["file"] for s in control.playlistinfo()]) == before
+
+
+def test_open_client_uses_the_configured_timeout_and_partition(mpd):
+    """The one connect of the sink, ``doctor`` and ``playlists``: the doctor's own copy once ignored both."""
+    client = mpd_session.open_client(MpdConfig(host=mpd.host, port=mpd.port, timeout_s=3.5, partition="edgemood-open"))
+    try:
+        assert client.timeout == 3.5 and client.status()["partition"] == "edgemood-open"
+    finally:
+        mpd_session.disconnect(client)
 
 
 def test_survives_an_mpd_restart_and_plays_again(mpd, sinks):
@@ -267,7 +270,7 @@ def test_survives_an_mpd_restart_and_plays_again(mpd, sinks):
     calm = wait_until(now_playing, what="calm playing")
     mpd.restart()  # no state file: the queue is gone
     wait_until(lambda: now_playing() == calm, timeout=10, what="calm playing after the restart")
-    assert sink.status()["reconnects"] >= 1 and sink.status()["connected"]
+    assert sink.health()["reconnects"] >= 1 and sink.health()["connected"]
     assert errors and errors[0].startswith("lost the connection to MPD")
 
 
@@ -289,7 +292,7 @@ def test_password_file_is_used(tmp_path: Path):
             wait_until(lambda: playing(client) == stored(client, "calm"), what="calm playing")
             client.disconnect()
             wait_until(lambda: errors, what="a password error")
-            assert "incorrect password" in errors[0] and not bad.status()["connected"]
+            assert "incorrect password" in errors[0] and not bad.health()["connected"]
         finally:
             good.stop()
             bad.stop()
@@ -304,7 +307,7 @@ def test_an_unreachable_server_is_reported_and_stop_is_prompt():
     sink.start()
     wait_until(lambda: errors, what="a connection error")
     assert errors[0].startswith(f"cannot connect to MPD at 127.0.0.1:{port}")
-    assert not sink.status()["connected"]
+    assert not sink.health()["connected"]
     sink.stop()
     assert not [t for t in threading.enumerate() if t.name.startswith("edgemood-mpd")]
 
@@ -331,7 +334,7 @@ def test_a_server_that_refuses_commands_is_a_failed_connection_reported_once(tmp
             connects.append(time.monotonic())
             super().connect(*args, **kwargs)
 
-    monkeypatch.setattr(mpd_sink, "MPDClient", Counting)
+    monkeypatch.setattr(mpd_session, "MPDClient", Counting)
     errors: list[str] = []
     sink = MpdSink(MpdConfig(host=server.host, port=server.port), on_error=errors.append)
     try:
@@ -339,7 +342,7 @@ def test_a_server_that_refuses_commands_is_a_failed_connection_reported_once(tmp
             sink.start()
             sink.play_playlist("calm")
             time.sleep(3.4)  # backoff 0.5-1 s, then 1-2 s, then 2-4 s: at most three attempts
-            connected = sink.status()["connected"]
+            connected = sink.health()["connected"]
     finally:
         sink.stop()
         server.stop()
@@ -362,7 +365,7 @@ def test_an_unexpected_error_in_the_worker_is_logged_once_and_the_music_still_fo
                 raise RuntimeError("injected fault")
             return super().commands()
 
-    monkeypatch.setattr(mpd_sink, "MPDClient", Flaky)
+    monkeypatch.setattr(mpd_session, "MPDClient", Flaky)
     with caplog.at_level(logging.INFO, logger="edgemood.sinks.mpd"):
         sink, errors = sinks()
         sink.play_playlist("calm")
@@ -382,14 +385,14 @@ def test_an_unexpected_error_in_the_idle_thread_renews_the_session(control, sink
                 raise RuntimeError("injected idle fault")
             return super().idle(*subsystems)
 
-    monkeypatch.setattr(mpd_sink, "MPDClient", Flaky)
+    monkeypatch.setattr(mpd_session, "MPDClient", Flaky)
     with caplog.at_level(logging.INFO, logger="edgemood.sinks.mpd"):
         sink, _ = sinks()
         sink.play_playlist("calm")
         wait_until(lambda: playing(control) == stored(control, "calm"), what="calm playing")
-        wait_until(lambda: sink.status()["reconnects"] == 1 and sink.status()["connected"], what="a new session")
+        wait_until(lambda: sink.health()["reconnects"] == 1 and sink.health()["connected"], what="a new session")
         control.add(stored(control, "comfort")[0])  # the listener edits the queue: the new idle thread sees it
-        wait_until(lambda: sink.status()["held_until"], what="the edit noticed", timeout=5)
+        wait_until(lambda: sink.health()["held_until"], what="the edit noticed", timeout=5)
     tracebacks = [r for r in caplog.records if r.exc_info]
     assert len(tracebacks) == 1 and "injected idle fault" in tracebacks[0].getMessage()
     assert thread_deaths == []
@@ -417,7 +420,7 @@ def test_a_late_idle_thread_of_an_old_session_cannot_end_the_next_one(mpd, contr
                 raise MpdConnectionError("injected: connection lost")
             return super().status()
 
-    monkeypatch.setattr(mpd_sink, "MPDClient", Slow)
+    monkeypatch.setattr(mpd_session, "MPDClient", Slow)
     sink, errors = sinks()
     sink.play_playlist("calm")
     wait_until(lambda: playing(control) == stored(control, "calm"), what="calm playing")
@@ -425,5 +428,5 @@ def test_a_late_idle_thread_of_an_old_session_cannot_end_the_next_one(mpd, contr
     sink.play_playlist("upbeat")  # wakes the worker, whose next status fails: the first session is lost
     wait_until(lambda: playing(control) == stored(control, "upbeat"), what="upbeat in the second session")
     time.sleep(3.5)  # meanwhile the first session's idle thread ends
-    assert sink.status()["connected"] and sink.status()["reconnects"] == 1
+    assert sink.health()["connected"] and sink.health()["reconnects"] == 1
     assert errors == [f"lost the connection to MPD at {mpd.host}:{mpd.port}: injected: connection lost"]

@@ -27,7 +27,8 @@ from edgemood.errors import UsageError
 from edgemood.sinks.mqtt_topics import Command, discovery_payload, discovery_topic, ha_status_topic
 from edgemood.demo.services import LocalService, ServiceError
 from edgemood.demo.services.mosquitto import start_mosquitto
-from edgemood.sinks.mqtt import REFUSED_LOG_EVERY_S, MqttSink, TakeoverDetector, TakeoverRule
+from edgemood.sinks.mqtt import REFUSED_LOG_EVERY_S, MqttSink
+from edgemood.sinks.mqtt_connection import TakeoverDetector, TakeoverRule
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -206,7 +207,7 @@ def test_stop_leaves_offline_retained(harness: Harness, mqtt_messages: Callable[
     sink.stop()
     after = mqtt_messages(sink.topics.availability).wait_on(sink.topics.availability)
     assert after[0].payload == b"offline" and after[0].retain
-    assert sink.stats()["connected"] is False
+    assert sink.health()["connected"] is False
 
 
 def test_home_assistant_birth_resends_discovery_and_state(
@@ -236,7 +237,7 @@ def test_events_before_the_first_connect_are_queued_and_oldest_dropped(
     live = mqtt_messages(sink.topics.event)
     for i, (old, new) in enumerate([("uncertain", "happy"), ("happy", "sad"), ("sad", "fear")]):
         sink.publish_event(change(old, new, T0 + i), None)
-    assert sink.stats() == {
+    assert sink.health() == {
         "published": 0, "dropped": 1, "connected": False, "reconnects": 0, "queued": 2, "refused": 0,
         "client_id_conflict": False,
     }  # fmt: skip
@@ -244,7 +245,7 @@ def test_events_before_the_first_connect_are_queued_and_oldest_dropped(
     sink.start()
     events = [json.loads(m.payload)["to"] for m in live.wait_on(sink.topics.event, 2)]
     assert events == ["sad", "fear"]
-    assert sink.stats()["queued"] == 0
+    assert sink.health()["queued"] == 0
 
 
 def test_broker_restart_delivers_queued_events_in_order(
@@ -270,11 +271,11 @@ def outage(harness: Harness, broker: LocalService, mqtt_messages: Callable[..., 
     watcher.wait_on(topics.mood)
 
     broker.stop()
-    wait_until(lambda: not sink.stats()["connected"])
+    wait_until(lambda: not sink.health()["connected"])
     for i, new in enumerate(["happy", "sad", "surprise"]):
         sink.publish_event(change("neutral", new, T0 + i), None)
         sink.publish_mood(mood(new), None)
-    assert sink.stats()["queued"] == 3
+    assert sink.health()["queued"] == 3
     before = len(watcher.messages)
     broker.restart()
 
@@ -288,7 +289,7 @@ def outage(harness: Harness, broker: LocalService, mqtt_messages: Callable[..., 
     assert onlines and onlines[0] < first_event
     moods = [json.loads(m.payload)["mood"] for m in after if m.topic == topics.mood]
     assert moods == ["surprise"]  # the latest state only, never a stale one
-    stats = sink.stats()
+    stats = sink.health()
     assert (stats["connected"], stats["reconnects"], stats["dropped"], stats["queued"]) == (True, 1, 0, 0)
 
 
@@ -308,9 +309,9 @@ def test_password_login_and_no_password_in_logs(tmp_path: Path, caplog: pytest.L
             anonymous = harness.started(device_id="anonymous")
             wrong = harness.started(username="edgemood", password_file=str(tmp_path / "wrong.secret"), device_id="wrong")
             right = harness.started(username="edgemood", password_file=str(tmp_path / "right.secret"))
-            wait_until(lambda: right.stats()["connected"])
+            wait_until(lambda: right.health()["connected"])
             wait_until(lambda: caplog.text.count("refused the connection") >= 2)
-            assert not anonymous.stats()["connected"] and not wrong.stats()["connected"]
+            assert not anonymous.health()["connected"] and not wrong.health()["connected"]
         finally:
             harness.close()
     assert secret not in caplog.text
@@ -331,7 +332,7 @@ def test_tls_with_a_private_ca(tmp_path: Path) -> None:
         harness = Harness(broker)
         try:
             trusting = harness.started(tls_ca=str(cert))
-            wait_until(lambda: trusting.stats()["connected"])
+            wait_until(lambda: trusting.health()["connected"])
         finally:
             harness.close()
 
@@ -347,7 +348,7 @@ def test_override_and_face_count_are_retained_states(harness: Harness, mqtt_mess
     sink = harness.started()
     live = mqtt_messages(sink.topics.override, sink.topics.faces)
     # while disconnected only the latest state is kept, so every step shows only once connected
-    wait_until(lambda: sink.stats()["connected"], timeout=10)
+    wait_until(lambda: sink.health()["connected"], timeout=10)
     sink.publish_override(None)
     sink.publish_faces(2)
     sink.publish_faces(2)  # unchanged: not sent again
@@ -384,7 +385,7 @@ def test_retained_commands_are_ignored_reported_once_and_not_reapplied_after_a_r
             assert harness.commands.empty()
 
             broker.restart()  # the reconnect subscribes again, and the broker hands both over again
-            wait_until(lambda: sink.stats()["reconnects"] == 1 and sink.stats()["connected"], timeout=15)
+            wait_until(lambda: sink.health()["reconnects"] == 1 and sink.health()["connected"], timeout=15)
             other.publish(topics.set_enabled, "ON")  # a live command, after the retained ones
             assert harness.commands.get(timeout=5) == Command("enabled", True)
             assert harness.commands.empty()
@@ -400,13 +401,13 @@ def test_a_second_client_with_the_same_client_id_is_named_and_backed_off(
     first, second = harness.started(), harness.started()  # same device_id: the same client id
     assert first.client_id == second.client_id
     wait_until(lambda: "another MQTT client uses the same client id" in caplog.text, timeout=20)
-    flagged = [sink for sink in (first, second) if sink.stats()["client_id_conflict"]]
+    flagged = [sink for sink in (first, second) if sink.health()["client_id_conflict"]]
     assert flagged
-    connects = {id(sink): sink.stats()["reconnects"] for sink in flagged}
+    connects = {id(sink): sink.health()["reconnects"] for sink in flagged}
     time.sleep(5)  # normal reconnects come after 1 s; after the verdict they wait a minute
     for sink in flagged:
-        assert sink.stats()["reconnects"] == connects[id(sink)]
-    assert any(sink.stats()["queued"] >= 1 for sink in flagged)  # the error report waits for a connection
+        assert sink.health()["reconnects"] == connects[id(sink)]
+    assert any(sink.health()["queued"] >= 1 for sink in flagged)  # the error report waits for a connection
     assert f"same client id '{first.client_id}'" in caplog.text and "device_id" in caplog.text
     assert caplog.text.count("another MQTT client uses the same client id") <= 2  # once per sink
 
@@ -434,12 +435,12 @@ def test_a_refusing_broker_is_logged_once_a_minute(tmp_path: Path, caplog: pytes
         harness.sinks.append(sink)
         try:
             sink.start()
-            wait_until(lambda: sink.stats()["refused"] >= 2, timeout=10)  # paho retries after 1 s, 2 s, 4 s, ...
+            wait_until(lambda: sink.health()["refused"] >= 2, timeout=10)  # paho retries after 1 s, 2 s, 4 s, ...
             assert caplog.text.count("refused the connection") == 1
             now[0] += REFUSED_LOG_EVERY_S
-            refused = sink.stats()["refused"]
-            wait_until(lambda: sink.stats()["refused"] > refused, timeout=10)
+            refused = sink.health()["refused"]
+            wait_until(lambda: sink.health()["refused"] > refused, timeout=10)
             assert caplog.text.count("refused the connection") == 2
-            assert not sink.stats()["connected"]
+            assert not sink.health()["connected"]
         finally:
             harness.close()

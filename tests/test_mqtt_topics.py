@@ -21,7 +21,7 @@ from edgemood.sinks.mqtt_topics import (
     STATS_LATENCY_MS,
     STATS_LATENCY_PIPELINE,
     Command,
-    CommandError,
+    InvalidCommand,
     Topics,
     discovery_payload,
     discovery_topic,
@@ -290,7 +290,7 @@ def test_set_mood_auto_releases(payload: bytes) -> None:
     ],
 )
 def test_bad_commands_are_rejected_with_a_reason(topic: str, payload: bytes, says: str) -> None:
-    with pytest.raises(CommandError, match=says) as caught:
+    with pytest.raises(InvalidCommand, match=says) as caught:
         parse_command(TOPICS, topic, payload)
     assert topic in str(caught.value)
 
@@ -299,7 +299,7 @@ def test_bad_commands_are_rejected_with_a_reason(topic: str, payload: bytes, say
 def test_any_payload_gives_a_command_or_a_command_error(topic: str, payload: bytes) -> None:
     try:
         command = parse_command(TOPICS, topic, payload)
-    except CommandError:
+    except InvalidCommand:
         return
     assert command.kind in ("enabled", "mood")
     assert command.value in (True, False, None, *CLASSES)

@@ -103,19 +103,13 @@ def camera_fix(kind: str, on_pi: bool, video_devices: list[str]) -> str:
 
 def check_mpd(config) -> Check:
     """MPD answers, and every mapped playlist exists on it."""
-    from mpd import MPDClient
-
-    from edgemood.config import read_secret
+    from edgemood.sinks.mpd_session import open_client
 
     cfg = config.mpd
     if not cfg.enabled:
         return Check("mpd", None, "disabled in [mpd]")
-    client = MPDClient()
-    client.timeout = TIMEOUT_S
     try:
-        client.connect(cfg.host, cfg.port)
-        if cfg.password_file:
-            client.password(read_secret(cfg.password_file))
+        client = open_client(cfg)
         stored = {entry["playlist"] for entry in client.listplaylists()}
         version = client.mpd_version
         client.disconnect()
@@ -132,7 +126,7 @@ def check_mpd(config) -> Check:
 
 def check_broker(config) -> Check:
     """The broker accepts our credentials (and TLS) within the timeout."""
-    from edgemood.sinks.mqtt import configured_client
+    from edgemood.sinks.mqtt_connection import configured_client
 
     cfg = config.mqtt
     if not cfg.enabled:

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     from edgemood.config import load_config
     from edgemood.errors import EdgemoodError, UsageError
-    from edgemood.sinks.mpd import open_client
+    from edgemood.sinks.mpd_session import open_client
 
     if args.replace and not args.create:
         raise UsageError("--replace only works together with --create")

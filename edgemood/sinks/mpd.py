@@ -4,13 +4,10 @@ The daemon's loop only records what it wants (``play_playlist``); a worker
 thread owns the MPD connection and makes the server match, with the manners
 of ``edgemood.sinks.etiquette`` (the listener is in charge):
 
-* **Switching.** One command list, so the queue is never left half-changed:
-  ``load`` first (a missing playlist then fails before anything was removed),
-  then delete the old songs, ``shuffle`` and ``play``. ``crossfade`` is set
-  just before, when it differs. With ``switch = "track_end"`` the song
-  playing now is kept: everything around it is deleted, the playlist is
-  appended after it (and shuffled there), and once MPD has moved on to the
-  next song the kept one is deleted too, so ``repeat`` never brings it back.
+* **Switching.** One command list (``edgemood.sinks.mpd_switch``), so the
+  queue is never left half-changed; ``crossfade`` is set just before, when it
+  differs. A song kept by ``switch = "track_end"`` is deleted once MPD has
+  moved on to the next one, so ``repeat`` never brings it back.
 * **The listener's changes.** A second connection is parked in ``idle
   playlist player``, so MPD wakes us on every queue or player change, ours
   included. After each of our own commands we take a ``Mark`` of the server;
@@ -27,10 +24,10 @@ of ``edgemood.sinks.etiquette`` (the listener is in charge):
   without an audio output is logged once as well: MPD creates partitions
   without one, and taking the user's output away from the main queue is not
   ours to decide.
-* **Outages.** A connection counts once its first ``status`` is answered: a
-  server that accepts the socket but refuses commands (a password is needed)
-  is a failed connection. Reconnects back off from 1 s to 30 s with jitter;
-  the backoff starts again only after a session that lasted ``STABLE_S``.
+* **Outages.** A connection counts once its first ``status`` is answered
+  (``edgemood.sinks.mpd_session``). Reconnects back off from 1 s to 30 s
+  with jitter; the backoff starts again only after a session that lasted
+  ``STABLE_S``.
   After a reconnect the queue is trusted only if it is still the one we
   left; otherwise (an MPD restart empties the queue) the wanted playlist is
   loaded again, within the manners above. A ``status`` every ``KEEPALIVE_S``
@@ -39,11 +36,11 @@ of ``edgemood.sinks.etiquette`` (the listener is in charge):
 * **No silent deaths.** Both threads catch everything at their top: an
   unexpected error is logged once with its traceback and the session is
   renewed. What belongs to one connection (its commands, whether its idle
-  connection was lost) lives in its ``_Session``, so a late-dying idle
+  connection was lost) lives in its ``Session``, so a late-dying idle
   thread of an old session cannot end the next one.
 
 Errors (a missing playlist, an unreachable server) go to the log, to
-``status()["last_error"]`` and to ``on_error``, once per occurrence rather
+``health()["last_error"]`` and to ``on_error``, once per occurrence rather
 than once per retry; a playlist that failed is not tried again until another
 one was asked for in between or the connection was renewed.
 """
@@ -51,174 +48,36 @@ one was asked for in between or the connection was renewed.
 from __future__ import annotations
 
 import logging
-import os
-import random
-import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from mpd import CommandError, FailureResponseCode, MPDClient, MPDError
 
-from edgemood.config import MpdConfig, read_secret
+from edgemood.config import MpdConfig
 from edgemood.errors import EdgemoodError
+from edgemood.platform.backoff import Backoff
 from edgemood.sinks.etiquette import PAUSE, PLAY, ListenerChange, Manners, Mark, Step, listener_change
+from edgemood.sinks.mpd_session import Session, address, describe, failure, open_session, supported
+from edgemood.sinks.mpd_switch import OPTIONAL_COMMANDS, plan_switch
 
 log = logging.getLogger(__name__)
 
 #: Seconds between status checks when nothing happens; well under MPD's
 #: default ``connection_timeout`` of 60 s.
 KEEPALIVE_S = 30.0
-#: Reconnect backoff bounds in seconds.
-BACKOFF_FIRST_S = 1.0
-BACKOFF_MAX_S = 30.0
+#: Reconnect delays: the shared backoff (1 s doubling to 30 s, jittered).
+BACKOFF = Backoff()
 #: A session that lasted this long (s) was healthy: the next outage's backoff starts from the beginning.
 STABLE_S = 30.0
 #: How long ``stop()`` waits for the worker thread.
 STOP_WAIT_S = 2.0
-#: How long closing a session waits for its idle thread.
-IDLE_JOIN_S = 1.0
 #: How long (s) the player may take to reach the state we commanded. MPD is
 #: there at once; Mopidy starts playing a moment after it answered ``play``.
 SETTLE_S = 2.0
-#: Commands we can do without, each skipped with one log line when missing.
-OPTIONAL_COMMANDS = ("crossfade", "shuffle")
 #: MPD subsystems whose changes can be another client's doing.
 WATCHED = ("playlist", "player")
-
-#: A command for ``MPDClient``: its name, then its arguments.
-MpdCommand = tuple[Any, ...]
-
-
-@dataclass(frozen=True)
-class SwitchPlan:
-    """The commands that load a playlist, and the song left playing meanwhile."""
-
-    commands: tuple[MpdCommand, ...]
-    #: ``songid`` kept until it ends (``switch = "track_end"``), else None.
-    kept_song: str | None
-
-
-def plan_switch(status: Mapping[str, str], playlist: str, *, switch: str, shuffle: bool) -> SwitchPlan:
-    """How to replace the queue described by ``status`` with a stored playlist.
-
-    ``load`` comes before any deletion so that a missing playlist fails while
-    the old queue is still intact. With ``switch = "track_end"`` and a song
-    playing, that song stays at position 0 and the playlist follows it;
-    otherwise the old queue goes and playback starts at the top of the new one.
-    """
-    length = int(status.get("playlistlength", "0"))
-    commands: list[MpdCommand] = [("load", playlist)]
-    if switch == "track_end" and status.get("state") == PLAY and "song" in status:
-        current = int(status["song"])
-        if current + 1 < length:
-            commands.append(("delete", (current + 1, length)))
-        if current > 0:
-            commands.append(("delete", (0, current)))
-        if shuffle:
-            commands.append(("shuffle", (1,)))
-        return SwitchPlan(tuple(commands), kept_song=status.get("songid"))
-    if length:
-        commands.append(("delete", (0, length)))
-    if shuffle:
-        commands.append(("shuffle",))
-    commands.append(("play", 0))
-    return SwitchPlan(tuple(commands), kept_song=None)
-
-
-def backoff_delays(
-    first: float = BACKOFF_FIRST_S, cap: float = BACKOFF_MAX_S, rng: Callable[[], float] = random.random
-) -> Iterator[float]:
-    """Reconnect delays doubling from ``first`` to ``cap``, each drawn from its upper half.
-
-    The jitter keeps several daemons from hammering a restarted server in step.
-    """
-    delay = first
-    while True:
-        yield delay * (0.5 + rng() / 2)
-        delay = min(cap, delay * 2)
-
-
-def _describe(exc: BaseException) -> str:
-    """An exception as a short phrase for one log line."""
-    if isinstance(exc, CommandError) and exc.msg:
-        return exc.msg
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
-
-
-def _interrupt(client: MPDClient) -> None:
-    """Wake a thread blocked in ``client.idle()`` by shutting the socket down under it.
-
-    python-mpd2's blocking client has no ``noidle``; a shutdown through a
-    duplicate descriptor ends the connection for every descriptor, so the
-    blocked read returns at once and the idle call raises.
-    """
-    try:
-        with socket.socket(fileno=os.dup(client.fileno())) as duplicate:
-            duplicate.shutdown(socket.SHUT_RDWR)
-    except (MPDError, OSError):
-        pass  # already closed: nothing is blocked on it
-
-
-def open_client(config: MpdConfig) -> MPDClient:
-    """One connection to the configured server, authenticated when a password file is set."""
-    client = MPDClient()
-    client.timeout = config.timeout_s
-    client.connect(config.host, config.port)
-    try:
-        if config.password_file:
-            client.password(read_secret(config.password_file))
-    except BaseException:
-        _disconnect(client)
-        raise
-    return client
-
-
-def _disconnect(client: MPDClient) -> None:
-    try:
-        client.disconnect()
-    except (MPDError, OSError):
-        pass  # the server may already be gone
-
-
-@dataclass(eq=False)
-class _Session:
-    """One connection pair and what belongs to it alone.
-
-    ``client`` runs the commands, ``watcher`` is parked in idle by ``thread``.
-    ``lost`` (guarded by the sink's lock) says why the idle connection ended;
-    it is this session's, so an old idle thread dying late cannot end a newer
-    session.
-    """
-
-    client: MPDClient
-    watcher: MPDClient
-    #: What the server offers (``commands``), and what it listed but refused.
-    commands: frozenset[str]
-    #: The first ``status`` reply, which proved the server takes our commands.
-    status: dict[str, str]
-    refused: set[str] = field(default_factory=set)
-    thread: threading.Thread | None = None
-    lost: str | None = None
-    closing: bool = False
-    opened_at: float = 0.0
-
-    def close(self) -> None:
-        """Stop the idle thread and drop both connections."""
-        self.closing = True
-        _interrupt(self.watcher)
-        if self.thread is not None:
-            self.thread.join(timeout=IDLE_JOIN_S)
-        for connection in (self.watcher, self.client):
-            _disconnect(connection)
-
-
-class _Refused(MPDError):
-    """The server took the connection but refused a command needed to use it."""
 
 
 class MpdSink:
@@ -280,7 +139,7 @@ class MpdSink:
                 self._poked = True
                 self._cond.notify()
 
-    def status(self) -> dict[str, Any]:
+    def health(self) -> dict[str, Any]:
         """A snapshot for diagnostics: ``held_until`` is in the sink's clock (monotonic)."""
         with self._cond:
             return {
@@ -305,15 +164,15 @@ class MpdSink:
 
     def _run(self) -> None:
         """Connect, serve, reconnect with backoff; nothing but ``stop()`` ends this loop."""
-        delays = backoff_delays()
+        failures = 0
         while not self._stopping:
-            session: _Session | None = None
+            session: Session | None = None
             try:
                 session = self._open_session()
                 self._serve(session)
             except (MPDError, OSError, EdgemoodError) as exc:
                 if not self._stopping:
-                    self._report(self._failure(session, exc))
+                    self._report(failure(self._config, session is not None, exc))
             except Exception as exc:  # a worker that died would leave the music stuck for good
                 self._report(f"MPD sink failed unexpectedly ({type(exc).__name__}: {exc}); reconnecting", traceback=True)
             finally:
@@ -322,47 +181,17 @@ class MpdSink:
                     with self._cond:
                         self._connected = False
             if session is not None and self._clock() - session.opened_at >= STABLE_S:
-                delays = backoff_delays()
-            self._sleep(next(delays))
-
-    def _failure(self, session: _Session | None, exc: BaseException) -> str:
-        """The one line for a failed or lost connection."""
-        if session is not None:
-            return f"lost the connection to MPD at {self._address()}: {_describe(exc)}"
-        if isinstance(exc, _Refused):
-            return f"MPD at {self._address()} {exc}"
-        return f"cannot connect to MPD at {self._address()}: {_describe(exc)}"
+                failures = 0
+            failures += 1
+            self._sleep(BACKOFF.delay(failures))
 
     def _sleep(self, seconds: float) -> None:
         with self._cond:
             self._cond.wait_for(lambda: self._stopping, timeout=seconds)
 
-    def _address(self) -> str:
-        host = self._config.host
-        return host if host.startswith(("/", "@")) else f"{host}:{self._config.port}"
-
-    def _open_session(self) -> _Session:
-        """Both connections, in our partition, with a ``status`` answered; raises otherwise."""
-        client = open_client(self._config)
-        try:
-            commands = frozenset(client.commands())
-            if self._config.partition:
-                self._enter_partition(client, commands, check_outputs=True)
-            status = client.status()
-            watcher = open_client(self._config)
-        except CommandError as exc:
-            _disconnect(client)
-            raise self._refusal(exc) from exc
-        except BaseException:
-            _disconnect(client)
-            raise
-        session = _Session(client, watcher, commands, status, opened_at=self._clock())
-        try:
-            if self._config.partition:
-                self._enter_partition(watcher, commands, check_outputs=False)
-        except BaseException:
-            session.close()
-            raise
+    def _open_session(self) -> Session:
+        """Both connections (``open_session``) and the idle thread; the session now counts as connected."""
+        session = open_session(self._config, self._warn_once, opened_at=self._clock())
         session.thread = threading.Thread(target=self._watch, args=(session,), name="edgemood-mpd-idle", daemon=True)
         session.thread.start()
         with self._cond:
@@ -370,46 +199,8 @@ class MpdSink:
             self._sessions += 1
             self._failed = None
             self._reported = None
-        log.info("connected to MPD at %s (protocol %s)", self._address(), client.mpd_version)
+        log.info("connected to MPD at %s (protocol %s)", address(self._config), session.client.mpd_version)
         return session
-
-    def _refusal(self, exc: CommandError) -> _Refused:
-        """A command refused while connecting, as a line that says what to do."""
-        hint = ""
-        if exc.errno == FailureResponseCode.PERMISSION:
-            hint = (
-                "; the password in [mpd] password_file lacks that permission"
-                if self._config.password_file
-                else "; MPD wants a password: set [mpd] password_file to a file holding it"
-            )
-        return _Refused(f"refused '{exc.command or 'status'}': {_describe(exc)}{hint}")
-
-    def _enter_partition(self, client: MPDClient, commands: frozenset[str], check_outputs: bool) -> None:
-        name = self._config.partition
-        instead = f"playing in the default queue instead of partition '{name}'"
-        if not (self._supported(commands, "newpartition", instead) and self._supported(commands, "partition", instead)):
-            return
-        try:
-            client.newpartition(name)
-        except CommandError as exc:
-            if exc.errno != FailureResponseCode.EXIST:
-                raise
-        client.partition(name)
-        if check_outputs and not client.outputs():
-            self._warn_once(
-                f"no-output:{name}",
-                "MPD partition '%s' has no audio output, so nothing will be heard; "
-                "move one there (e.g. mpc --partition %s moveoutput NAME)",
-                name,
-                name,
-            )
-
-    def _supported(self, commands: frozenset[str], command: str, instead: str = "carrying on without it") -> bool:
-        """Whether the server has ``command``; the first time it has not, say so and what happens instead."""
-        if command in commands:
-            return True
-        self._warn_once(command, "MPD server lacks '%s'; %s", command, instead)
-        return False
 
     def _warn_once(self, key: str, message: str, *args: object, traceback: bool = False) -> None:
         with self._cond:
@@ -418,7 +209,7 @@ class MpdSink:
             self._warned.add(key)
         log.log(logging.ERROR if traceback else logging.WARNING, message, *args, exc_info=traceback)
 
-    def _watch(self, session: _Session) -> None:
+    def _watch(self, session: Session) -> None:
         """The idle connection: pokes the worker on every change MPD reports; ends only its own session."""
         reason = "the idle connection was closed"
         try:
@@ -428,7 +219,7 @@ class MpdSink:
                     self._poked = True
                     self._cond.notify()
         except (MPDError, OSError) as exc:
-            reason = f"the idle connection was closed: {_describe(exc)}"
+            reason = f"the idle connection was closed: {describe(exc)}"
         except Exception as exc:  # a watcher that died silently would leave the listener's changes unseen
             reason = f"the idle connection failed ({type(exc).__name__}: {exc})"
             if not session.closing:
@@ -438,7 +229,7 @@ class MpdSink:
                 session.lost = reason
                 self._cond.notify()
 
-    def _serve(self, session: _Session) -> None:
+    def _serve(self, session: Session) -> None:
         client = session.client
         status = session.status
         if self._mark is None or not self._mark.same_queue(status):
@@ -502,7 +293,7 @@ class MpdSink:
             outcomes.append("following the mood again")
         log.info("another MPD client %s%s", change.describe(), "".join(f"; {o}" for o in outcomes))
 
-    def _act(self, session: _Session, status: dict[str, str]) -> dict[str, str]:
+    def _act(self, session: Session, status: dict[str, str]) -> dict[str, str]:
         """Do the one step the manners allow now; returns the status after it."""
         with self._cond:
             if self._manners.release_hold(self._clock()):
@@ -544,7 +335,7 @@ class MpdSink:
         self._mark = Mark(status.get("playlist"), status.get("playlistlength"), state)
         return status
 
-    def _switch(self, session: _Session, status: dict[str, str], desired: str) -> bool:
+    def _switch(self, session: Session, status: dict[str, str], desired: str) -> bool:
         """Replace the queue with ``desired`` and play it; False (reported) when the server refused."""
         client = session.client
         self._set_crossfade(session, status)
@@ -552,7 +343,7 @@ class MpdSink:
         commands = [
             command
             for command in plan.commands
-            if command[0] not in OPTIONAL_COMMANDS or self._supported(session.commands, command[0])
+            if command[0] not in OPTIONAL_COMMANDS or supported(session.commands, command[0], self._warn_once)
         ]
         try:
             client.command_list_ok_begin()
@@ -563,7 +354,7 @@ class MpdSink:
             if exc.errno == FailureResponseCode.NO_EXIST and exc.command == "load":
                 message = f"playlist '{desired}' does not exist on MPD"
             else:
-                message = f"MPD refused to play playlist '{desired}': {_describe(exc)}"
+                message = f"MPD refused to play playlist '{desired}': {describe(exc)}"
             with self._cond:
                 self._failed = desired
             self._report(message)
@@ -576,12 +367,12 @@ class MpdSink:
         log.info("MPD: playing playlist '%s'%s", desired, " after the current song" if plan.kept_song else "")
         return True
 
-    def _set_crossfade(self, session: _Session, status: Mapping[str, str]) -> None:
+    def _set_crossfade(self, session: Session, status: Mapping[str, str]) -> None:
         """Set ``crossfade_s`` if the server has another value; a server that refuses it is left alone."""
         seconds = round(self._config.crossfade_s)  # MPD's crossfade takes whole seconds
         if status.get("xfade", "0") == str(seconds) or "crossfade" in session.refused:
             return
-        if not self._supported(session.commands, "crossfade"):
+        if not supported(session.commands, "crossfade", self._warn_once):
             return
         try:
             session.client.crossfade(seconds)
@@ -589,7 +380,7 @@ class MpdSink:
             # Mopidy-MPD lists crossfade but answers "ACK [0@0] {crossfade} Not implemented",
             # and python-mpd2 raises ValueError for that unknown error code 0.
             session.refused.add("crossfade")
-            reason = _describe(exc) if isinstance(exc, CommandError) else "not implemented"
+            reason = describe(exc) if isinstance(exc, CommandError) else "not implemented"
             self._warn_once("crossfade", "MPD server lacks 'crossfade' (%s); carrying on without it", reason)
 
     def _report(self, message: str, traceback: bool = False) -> None:

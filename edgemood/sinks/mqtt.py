@@ -1,9 +1,9 @@
 """MQTT sink: mood state, events, stats and Home Assistant discovery out; commands in.
 
 paho-mqtt 2.x does the protocol, the network thread and the reconnect with
-backoff (``connect_async`` + ``loop_start``, ``reconnect_delay_set(1, 30)``);
-this class decides what is sent when, so that a broker outage loses nothing
-that matters:
+backoff (``connect_async`` + ``loop_start``, ``reconnect_delay_set`` with the
+bounds of ``edgemood.platform.backoff``); this class decides what is sent
+when, so that a broker outage loses nothing that matters:
 
 * Every (re)connect, in paho's connect callback: ``online`` (retained), the
   command subscriptions, the discovery message and the latest retained
@@ -46,27 +46,25 @@ from __future__ import annotations
 
 import json
 import logging
-import ssl
 import sys
 import threading
 from collections import deque
-from dataclasses import dataclass
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
-from edgemood.platform.clock import Clock, RateLimit
-from edgemood.config import MqttConfig, read_secret
+from edgemood.config import MqttConfig
 from edgemood.mood.debounce import MoodChange, MoodState
-from edgemood.errors import UsageError
+from edgemood.platform.backoff import FIRST_S, LONGEST_S
+from edgemood.platform.clock import Clock, RateLimit
+from edgemood.sinks.mqtt_connection import TakeoverDetector, TakeoverRule, configured_client
 from edgemood.sinks.mqtt_topics import (
     MAX_COMMAND_BYTES,
     OFFLINE,
     ONLINE,
     Command,
-    CommandError,
+    InvalidCommand,
     Topics,
     discovery_payload,
     discovery_topic,
@@ -85,70 +83,12 @@ log = logging.getLogger(__name__)
 
 #: How long ``stop()`` waits for ``offline`` to be acknowledged.
 STOP_WAIT_S = 0.8
-#: paho's reconnect delay, doubling from the first to the second (s).
-RECONNECT_DELAY_S = (1, 30)
+#: paho's reconnect delay, doubling from the first to the second (s): the shared backoff's bounds.
+RECONNECT_DELAY_S = (FIRST_S, LONGEST_S)
 #: Retained commands remembered as reported (a bound on what a hostile client can make us keep).
 RETAINED_REMEMBERED = 64
 #: A refused connection (wrong credentials) is logged at most this often (s).
 REFUSED_LOG_EVERY_S = 60.0
-
-
-@dataclass(frozen=True)
-class TakeoverRule:
-    """When repeated drops mean "another client has our client id", and what to do then.
-
-    ``drops`` connections in a row lost within ``short_s`` of being made are
-    the pattern (a broker outage drops a connection once, not again right
-    after each reconnect); reconnects then wait ``backoff_s`` (paho doubles it
-    up to the second value) until a connection lasts ``stable_s``.
-    """
-
-    drops: int = 3
-    short_s: float = 10.0
-    backoff_s: tuple[int, int] = (60, 300)
-    stable_s: float = 300.0
-
-
-class TakeoverDetector:
-    """Pure bookkeeping of connection lifetimes; the sink feeds it and acts on its verdicts."""
-
-    def __init__(self, rule: TakeoverRule) -> None:
-        self.rule = rule
-        self.suspected = False
-        self.detections = 0
-        self._short_in_a_row = 0
-
-    def connection_lost(self, lifetime_s: float) -> str | None:
-        """Account for an unexpected drop after ``lifetime_s``; ``"detected"``, ``"cleared"`` or None."""
-        if lifetime_s >= self.rule.stable_s or (not self.suspected and lifetime_s >= self.rule.short_s):
-            self._short_in_a_row = 0
-            if self.suspected:
-                self.suspected = False
-                return "cleared"
-            return None
-        self._short_in_a_row += 1
-        if not self.suspected and self._short_in_a_row >= self.rule.drops:
-            self.suspected = True
-            self.detections += 1
-            return "detected"
-        return None
-
-
-def configured_client(cfg: MqttConfig, client_id: str) -> mqtt.Client:
-    """A paho client with the config's credentials and TLS, and nothing else.
-
-    Shared by the sink and ``edgemood doctor`` (which must not set a last will
-    or reuse the daemon's client id).
-    """
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
-    if cfg.username:
-        client.username_pw_set(cfg.username, read_secret(cfg.password_file) if cfg.password_file else None)
-    if cfg.tls_ca:
-        try:
-            client.tls_set(ca_certs=cfg.tls_ca)
-        except (OSError, ssl.SSLError) as exc:
-            raise UsageError(f"[mqtt] tls_ca = {cfg.tls_ca}: not a usable CA certificate file ({exc})") from None
-    return client
 
 
 class MqttSink:
@@ -266,7 +206,7 @@ class MqttSink:
         """Tell MQTT users about a rejected command or a runtime problem (``error`` topic)."""
         self._publish_transient(self._topics.error, error_payload(message, topic, self._clock.wall()))
 
-    def stats(self) -> dict[str, Any]:
+    def health(self) -> dict[str, Any]:
         """Counters for the stats document and ``doctor``: published (acknowledged), dropped,
         connected, reconnects, queued, refused (connections the broker refused), and
         client_id_conflict (another client seems to use this client id right now)."""
@@ -425,7 +365,7 @@ class MqttSink:
             return
         try:
             command = parse_command(self._topics, message.topic, message.payload)
-        except CommandError as exc:
+        except InvalidCommand as exc:
             log.warning("MQTT: rejected command: %s", exc)
             self.report_error(str(exc), message.topic)
             return

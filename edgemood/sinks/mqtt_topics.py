@@ -58,7 +58,7 @@ _TRUE = frozenset({"on", "true", "1"})
 _FALSE = frozenset({"off", "false", "0"})
 
 
-class CommandError(ValueError):
+class InvalidCommand(ValueError):
     """A message on a command topic that is not a valid command (the text says why)."""
 
 
@@ -264,29 +264,29 @@ def discovery_payload(
 
 
 def parse_command(topics: Topics, topic: str, payload: bytes) -> Command:
-    """Validate one incoming command message; raise :class:`CommandError` saying what is wrong."""
+    """Validate one incoming command message; raise :class:`InvalidCommand` saying what is wrong."""
     if topic not in topics.commands:
-        raise CommandError(f"{topic}: not a command topic (use {' or '.join(topics.commands)})")
+        raise InvalidCommand(f"{topic}: not a command topic (use {' or '.join(topics.commands)})")
     if len(payload) > MAX_COMMAND_BYTES:
-        raise CommandError(f"{topic}: payload of {len(payload)} bytes is longer than {MAX_COMMAND_BYTES}")
+        raise InvalidCommand(f"{topic}: payload of {len(payload)} bytes is longer than {MAX_COMMAND_BYTES}")
     try:
         text = payload.decode("utf-8").strip()
     except UnicodeDecodeError:
-        raise CommandError(f"{topic}: payload is not UTF-8 text") from None
+        raise InvalidCommand(f"{topic}: payload is not UTF-8 text") from None
     if not text:
-        raise CommandError(f"{topic}: empty payload")
+        raise InvalidCommand(f"{topic}: empty payload")
     word = text.lower()
     if topic == topics.set_enabled:
         if word in _TRUE:
             return Command("enabled", True)
         if word in _FALSE:
             return Command("enabled", False)
-        raise CommandError(f"{topic}: {text!r} is not ON or OFF (also accepted: true/false, 1/0)")
+        raise InvalidCommand(f"{topic}: {text!r} is not ON or OFF (also accepted: true/false, 1/0)")
     if word == AUTO:
         return Command("mood", None)
     if word in CLASSES:
         return Command("mood", word)
-    raise CommandError(f"{topic}: {text!r} is not one of {AUTO}, {', '.join(CLASSES)}")
+    raise InvalidCommand(f"{topic}: {text!r} is not one of {AUTO}, {', '.join(CLASSES)}")
 
 
 def iso8601(epoch_s: float) -> str:

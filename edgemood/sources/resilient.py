@@ -8,13 +8,13 @@ loop never waits on it for more than a moment.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from typing import Any, Callable
 
 import numpy as np
 
+from edgemood.platform.backoff import FIRST_S, LONGEST_S, Backoff
 from edgemood.sources.devices import FrameSource, SourceFinished
 
 log = logging.getLogger(__name__)
@@ -33,14 +33,11 @@ class RetryingSource:
         self,
         source_factory: Callable[[], FrameSource],
         clock: Callable[[], float] = time.monotonic,
-        backoff: tuple[float, float] = (1.0, 30.0),
+        backoff: tuple[float, float] = (FIRST_S, LONGEST_S),
     ) -> None:
-        first, longest = backoff
-        if not 0 < first <= longest:
-            raise ValueError(f"backoff {backoff} must be 0 < first <= longest")
+        self._backoff = Backoff(*backoff)
         self._factory = source_factory
         self._clock = clock
-        self._backoff = backoff
         self._source: FrameSource | None = None
         self._retry_at = float("-inf")
         self.failures = 0
@@ -99,9 +96,7 @@ class RetryingSource:
         self._release()
         self.failures += 1
         self.last_error = error
-        first, longest = self._backoff
-        delay = min(longest, first * 2 ** (self.failures - 1))
-        delay = random.uniform(delay / 2, delay)  # jitter: cameras behind one switch do not retry in step
+        delay = self._backoff.delay(self.failures)
         self._retry_at = self._clock() + delay
         log.warning("camera: %s (failure %d, retrying in %.1f s)", error, self.failures, delay)
 

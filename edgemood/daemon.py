@@ -12,33 +12,33 @@ from __future__ import annotations
 import dataclasses
 import logging
 import queue
-import signal
 import time
-from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import cv2
 
 from edgemood import __version__
 from edgemood.classes import ABSENT, CLASSES
-from edgemood.platform.clock import Clock, RateLimit
 from edgemood.config import Config
+from edgemood.debug_crops import DebugCrops
 from edgemood.errors import EdgemoodError
-from edgemood.mood.debounce import MoodChange, MoodDebouncer, MoodState
-from edgemood.mood.room import room_probabilities
-from edgemood.inference.model import DEFAULT_MODEL, MoodModel
-from edgemood.platform.logsetup import mood_fields
-from edgemood.sinks.mqtt_topics import Command
+from edgemood.inference.model import MoodModel, configured_model_path
 from edgemood.mood.active import ActiveHead, load_active_head
+from edgemood.mood.debounce import MoodChange, MoodDebouncer, MoodState
 from edgemood.mood.head import model_identity
-from edgemood.sources.spec import is_network
-from edgemood.sources.devices import FrameSource, open_source
-from edgemood.sources.resilient import RetryingSource, ThreadedSource
+from edgemood.mood.room import room_probabilities
+from edgemood.platform.clock import Clock, RateLimit
+from edgemood.platform.logsetup import mood_fields
+from edgemood.platform.signals import ServiceSignals
 from edgemood.platform.stats import StatsCollector
 from edgemood.platform.systemd import Notifier
-from edgemood.vision.analyze import Analysis, FaceAnalyzer
-from edgemood.vision.detect import DetectorSettings
 from edgemood.platform.wakeup import Wakeup
+from edgemood.sinks.mqtt_topics import Command
+from edgemood.sources.devices import FrameSource, open_camera
+from edgemood.sources.resilient import RetryingSource, ThreadedSource
+from edgemood.sources.spec import is_network
+from edgemood.vision.analyze import Analysis, FaceAnalyzer
+from edgemood.vision.detect import configured_settings
 
 log = logging.getLogger("edgemood.daemon")
 
@@ -76,18 +76,15 @@ class Daemon:
         self.clock = clock
         self.notifier = notifier or Notifier()
         self._reload_config = reload_config
-        # plain flags and a pipe: what a signal handler touches must take no lock
-        self._stop_requested = False
-        self._reload_requested = False
-        self._stop_signal: str | None = None
         self._wake = Wakeup()  # set by commands, signals and stop requests
+        self.signals = ServiceSignals(self._wake)
         self.rejected_frames = 0
         self._reject_log = RateLimit(REJECT_LOG_EVERY_S, clock.monotonic)
         #: frames whose processing raised; the loop goes on, ``consecutive_errors`` decides when to give up
         self.errors = 0
         self.consecutive_errors = 0
         self._error_log = RateLimit(REJECT_LOG_EVERY_S, clock.monotonic)
-        self._debug_write_failed = False
+        self.debug_crops: DebugCrops | None = None
         self.enabled = True
         self.commands: queue.Queue[Command] = queue.Queue()
         self.stats = StatsCollector()
@@ -114,20 +111,11 @@ class Daemon:
         # one frame at a time, about once a second: OpenCV's worker threads only add
         # wake-ups (about 10% more CPU measured at 5 Hz), so keep it on this thread
         cv2.setNumThreads(1)
-        self.model = MoodModel(Path(cfg.model.path) if cfg.model.path else DEFAULT_MODEL, cfg.model.threads)
-        detect = DetectorSettings(
-            scale_factor=cfg.detect.scale_factor,
-            min_neighbors=cfg.detect.min_neighbors,
-            min_face_px=cfg.detect.min_face_px,
-            max_face_px=cfg.detect.max_face_px,
-        )
-        self.analyzer = FaceAnalyzer(self.model, detect, cfg.detect.multiple_faces)  # type: ignore[arg-type]
+        self.model = MoodModel(configured_model_path(cfg.model.path), cfg.model.threads)
+        self.analyzer = FaceAnalyzer(self.model, configured_settings(cfg.detect), cfg.detect.multiple_faces)  # type: ignore[arg-type]
         self.debouncer = MoodDebouncer(cfg.mood, self.clock.monotonic())
-        camera = cfg.camera
-        retrying = RetryingSource(
-            self._given_source_factory
-            or (lambda: open_source(camera.source, camera.width, camera.height, camera.loop))
-        )
+        self.debug_crops = DebugCrops(cfg.log.debug_frames_dir) if cfg.log.debug_frames_dir else None
+        retrying = RetryingSource(self._given_source_factory or (lambda: open_camera(cfg.camera)))
         # a stream can stall for seconds in OpenCV's open or read: never on this thread
         self.source = ThreadedSource(retrying, NETWORK_READ_WAIT_S) if is_network(cfg.camera.source) else retrying
         log.info("model %s (%s), source %s", self.model.path.name, self.model.runtime.module, cfg.camera.source)
@@ -159,23 +147,8 @@ class Daemon:
             source.close()
 
     def install_signal_handlers(self) -> None:
-        """SIGTERM/SIGINT end the loop at once; SIGHUP reloads the configuration.
-
-        A second SIGTERM while stopping changes nothing: the stop already under
-        way finishes and the exit code stays 0.
-        """
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, self._on_stop_signal)
-        signal.signal(signal.SIGHUP, self._on_reload_signal)
-
-    def _on_stop_signal(self, signum: int, frame: object) -> None:
-        if self._stop_signal is None:
-            self._stop_signal = signal.Signals(signum).name
-        self.request_stop()
-
-    def _on_reload_signal(self, signum: int, frame: object) -> None:
-        self._reload_requested = True
-        self._wake.set()
+        """SIGTERM/SIGINT stop, SIGHUP reloads (see ``ServiceSignals.install``)."""
+        self.signals.install()
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -192,13 +165,10 @@ class Daemon:
             self._loop()
         finally:
             self.close()
-            if self._stop_signal is not None:
-                # Python restores the default handlers while it finalizes, when one
-                # more SIGTERM would still kill the process: the stop is done, ignore it
-                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-                    signal.signal(sig, signal.SIG_IGN)
+            self.signals.ignore_after_stop()
             self._wake.close()
-        log.info("stopped%s", f" on {self._stop_signal}" if self._stop_signal else "")
+        stop_signal = self.signals.stop_signal
+        log.info("stopped%s", f" on {stop_signal}" if stop_signal else "")
         return 0
 
     def _loop(self) -> None:
@@ -210,8 +180,8 @@ class Daemon:
         last_status = time.monotonic()
         last_stats = last_status - stats_every + min(FIRST_STATS_AFTER_S, stats_every)
         next_tick = last_status + interval
-        while not self._stop_requested:
-            if self._reload_requested:
+        while not self.signals.stop_requested:
+            if self.signals.reload_requested:
                 self._reload()
             self._drain_commands()
             now = time.monotonic()
@@ -231,9 +201,8 @@ class Daemon:
             self._wake.wait(min(next_tick - now, ping_every))
 
     def request_stop(self) -> None:
-        """End the loop at its next wake-up (signal handlers, tests); safe to call again."""
-        self._stop_requested = True
-        self._wake.set()
+        """End the loop at its next wake-up (tests); safe to call again."""
+        self.signals.request_stop()
 
     def _reload(self) -> None:
         """SIGHUP: read the configuration again and restart the pipeline and sinks with it.
@@ -242,7 +211,7 @@ class Daemon:
         error and the running one stays. The mood starts afresh (``uncertain``),
         which leaves the music as it is.
         """
-        self._reload_requested = False
+        self.signals.reload_requested = False
         if self._reload_config is None:
             log.warning("SIGHUP: no configuration file to reload")
             return
@@ -310,8 +279,8 @@ class Daemon:
             [face.box.w * face.box.h for face in analysis.faces],
         )
         change = self.debouncer.update(now, probabilities)
-        if change and self.config.log.debug_frames_dir and analysis.faces and not self._debug_write_failed:
-            self._save_debug_crop(change, analysis)
+        if change and self.debug_crops and analysis.faces:
+            self.debug_crops.save(analysis.faces[0].crop, change.current.mood, self.clock.wall())
         self._apply(change)
         return analysis
 
@@ -388,44 +357,25 @@ class Daemon:
         if self.mqtt:
             self.mqtt.report_error(message)
 
-    def snapshot(self) -> dict:
+    def health(self) -> dict:
         """Stats payload: pipeline counters plus the health of source and sinks."""
         data = self.stats.snapshot()
         data["enabled"] = self.enabled
         data["rejected_frames"] = self.rejected_frames
         data["errors"] = self.errors
         data["model"] = self.model.path.name if self.model else None
-        if self.personal:
-            data["personal"] = self.personal.health()
-        if self.source:
-            data["source"] = self.source.status()
-        if self.mpd:
-            data["mpd"] = self.mpd.health()
-        if self.mqtt:
-            data["mqtt"] = self.mqtt.health()
+        parts = {"personal": self.personal, "source": self.source, "mpd": self.mpd, "mqtt": self.mqtt}
+        data.update({name: part.health() for name, part in parts.items() if part})
         return data
 
     def _publish_stats(self) -> None:
-        data = self.snapshot()
+        data = self.health()
         if self.mqtt:
             self.mqtt.publish_stats(data)
 
     def _status_line(self) -> str:
         mood = self.debouncer.state.mood if self.debouncer else "starting"
         paused = "" if self.enabled else ", paused"
-        source = self.source.status() if self.source else {"state": "ok", "ok": True}
+        source = self.source.health() if self.source else {"state": "ok", "ok": True}
         camera = {"finished": ", camera finished"}.get(source["state"], "" if source["ok"] else ", camera unavailable")
         return f"mood {mood}, {self.stats.fps():.1f} fps{paused}{camera}"
-
-    def _save_debug_crop(self, change: MoodChange, analysis: Analysis) -> None:
-        """Only with ``[log] debug_frames_dir``: the face crop behind a mood change."""
-        folder = Path(self.config.log.debug_frames_dir)
-        name = f"{int(self.clock.wall() * 1000)}-{change.current.mood}.png"
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            if not cv2.imwrite(str(folder / name), analysis.faces[0].crop):
-                raise OSError("OpenCV could not write the file")
-        except OSError as exc:
-            if not self._debug_write_failed:  # the folder checked at start can go away or fill up
-                log.warning("debug_frames_dir %s: cannot save a crop (%s); not saving until restarted", folder, exc)
-                self._debug_write_failed = True

@@ -58,6 +58,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the /proc readers the tests use too
 
 from procfs import process_cpu_seconds, process_status_kib  # noqa: E402
+
 #: The team's datasets live beside the repository, never at a fixed path.
 DEFAULT_DATA = REPO.parent / "shared" / "datasets"
 FRAME_SIZE = (640, 480)
@@ -240,11 +241,9 @@ class EdgemoodPipeline:
         from edgemood.config import DetectConfig
         from edgemood.inference.model import DEFAULT_MODEL, MoodModel
         from edgemood.vision.analyze import FaceAnalyzer
-        from edgemood.vision.detect import DetectorSettings
+        from edgemood.vision.detect import configured_settings
 
-        defaults = DetectConfig()
-        settings = DetectorSettings(defaults.scale_factor, defaults.min_neighbors, defaults.min_face_px,
-                                    defaults.max_face_px)
+        settings = configured_settings(DetectConfig())
         self.model = MoodModel(model_path or DEFAULT_MODEL, threads=1)
         self.analyzer = FaceAnalyzer(self.model, settings, "largest")
         self.track = track
@@ -501,12 +500,16 @@ def daemon_load(frames_dir: Path, interval: float, seconds: float, model: Path |
     a few intervals after the daemon has logged its model (or after a minute
     without that line, as long as it runs).
     """
+    from edgemood.config import CameraConfig, Config, ModelConfig, MpdConfig, MqttConfig, config_to_toml
+
     config = workdir / f"bench-{interval:g}.toml"
-    lines = ["[camera]", f'source = "dir:{frames_dir}"', f"interval_s = {interval}",
-             "[mqtt]", "enabled = false", "[mpd]", "enabled = false"]
-    if model:
-        lines += ["[model]", f'path = "{model}"']
-    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    settings = Config(
+        camera=CameraConfig(source=f"dir:{frames_dir}", interval_s=interval),
+        model=ModelConfig(path=str(model) if model else ""),
+        mpd=MpdConfig(enabled=False),
+        mqtt=MqttConfig(enabled=False),
+    )
+    config.write_text(config_to_toml(settings), encoding="utf-8")
     command = [sys.executable, "-m", "edgemood", "--log-level", "info", "run", "-c", str(config)]
     log: list[str] = []
     opened = threading.Event()
@@ -578,9 +581,9 @@ def accuracy(data_root: Path, model_path: Path | None, peer_model: Path | None) 
     (it has no contempt class, so it never predicts one).
     """
     from edgemood.classes import CLASSES
-    from edgemood.training.evaluation import Report, evaluate
     from edgemood.inference.model import DEFAULT_MODEL, MoodModel
     from edgemood.training.data import load_split
+    from edgemood.training.evaluation import Report, evaluate
 
     root = data_root / "ferplus"
     model = MoodModel(model_path or DEFAULT_MODEL, threads=1)
@@ -908,7 +911,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cold_start_child(args.cold_start[0], args.cold_start[1], args.model, args.peer_model)
     cv2.setNumThreads(1)
     load_before = os.getloadavg()[0]
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     data_root = args.data if args.data.is_dir() else None
     scenes = (args.frames + args.hold - 1) // args.hold
     subjects, notes = sample_subjects(data_root, scenes, np.random.default_rng(args.seed))

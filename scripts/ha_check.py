@@ -72,9 +72,9 @@ from daemon_harness import DaemonProcess  # noqa: E402
 from edgemood.classes import MOODS  # noqa: E402
 from edgemood.config import CameraConfig, Config, ModelConfig, MpdConfig, MqttConfig  # noqa: E402
 from edgemood.demo.frames import DEMO_SCENES, write_replay  # noqa: E402
-from edgemood.sinks.mqtt_topics import Topics, discovery_payload  # noqa: E402
 from edgemood.demo.services import LocalService, free_port  # noqa: E402
 from edgemood.demo.services.mosquitto import start_mosquitto  # noqa: E402
+from edgemood.sinks.mqtt_topics import Topics, discovery_payload  # noqa: E402
 
 #: The newest Home Assistant that installs on Python 3.13.0 (2025.5 and later need 3.13.2+).
 DEFAULT_HA_VERSION = "2025.4.4"

@@ -36,11 +36,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from daemon_harness import DaemonProcess, daemon_config, fd_count, thread_count  # noqa: E402
+from procfs import process_cpu_seconds, process_status_kib  # noqa: E402
 
 from edgemood.demo.frames import Scene, write_replay  # noqa: E402
-from edgemood.sinks.mqtt_topics import Topics  # noqa: E402
 from edgemood.demo.services import LocalService, ServiceError  # noqa: E402
-from procfs import process_cpu_seconds, process_status_kib  # noqa: E402
+from edgemood.sinks.mqtt_topics import Topics  # noqa: E402
 
 #: Happy, absent, then whatever Grace Hopper reads as: moods that map to different playlists.
 SCENES = (Scene("astronaut", 10), Scene("nobody", 10), Scene("hopper", 10))

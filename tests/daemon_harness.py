@@ -21,10 +21,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from procfs import process_cpu_seconds
+
 from edgemood.config import CameraConfig, Config, ModelConfig, MoodConfig, MpdConfig, MqttConfig, config_to_toml
 from edgemood.demo.frames import Scene
 from edgemood.demo.services import LocalService
-from procfs import process_cpu_seconds
 
 #: A smiling face, then nobody: with ``FAST_MOOD`` at 0.1 s per frame the mood
 #: alternates happy/absent about once a second, which gives outages something to lose.
@@ -137,7 +138,7 @@ class DaemonProcess:
                 raise AssertionError(f"daemon ignored SIGTERM for {timeout} s:\n{self.log()[-3000:]}") from None
         return self.process.returncode
 
-    def __enter__(self) -> "DaemonProcess":
+    def __enter__(self) -> DaemonProcess:
         return self
 
     def __exit__(self, exc_type: object, *exc_info: object) -> None:
@@ -187,7 +188,7 @@ class NotifySocket:
         self._thread.join(1.0)
         self._sock.close()
 
-    def __enter__(self) -> "NotifySocket":
+    def __enter__(self) -> NotifySocket:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

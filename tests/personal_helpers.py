@@ -5,7 +5,7 @@ Test modules import what they use from here (``from personal_helpers import synt
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -15,7 +15,7 @@ from edgemood.mood.head import ModelIdentity, PersonalHead, Softmax
 #: Embedding size of the synthetic model: small, so fitting in the tests is quick.
 E = 64
 MODEL = ModelIdentity("model.tflite", "ab" * 32, E)
-WHEN = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
+WHEN = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
 
 def synthetic_head(created: datetime = WHEN, model: ModelIdentity = MODEL, favourite: str = "surprise") -> PersonalHead:

@@ -12,9 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
-from procfs import process_cpu_seconds, process_status_kib
 from needs import missing
+from procfs import process_cpu_seconds, process_status_kib
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
 LAST_LINE = re.compile(r"^pipeline speed-up vs peer: (\d+\.\dx|n/a \(no peer: .+\))$")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from mpd import MPDClient
 
+from edgemood.config import CameraConfig, Config, MoodConfig, MpdConfig, MqttConfig, config_to_toml
 from edgemood.demo.frames import Scene, write_replay
 
 pytestmark = pytest.mark.integration
@@ -27,27 +28,13 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def write_config(path: Path, replay: Path, mosquitto, mpd, device_id: str, loop: bool) -> Path:
-    path.write_text(
-        f"""
-[camera]
-source = "dir:{replay}"
-interval_s = 0.1
-loop = {str(loop).lower()}
-[mood]
-min_dwell_s = 0.3
-absent_after_s = 0.5
-[mpd]
-host = "{mpd.host}"
-port = {mpd.port}
-crossfade_s = 0
-shuffle = false
-[mqtt]
-host = "{mosquitto.host}"
-port = {mosquitto.port}
-device_id = "{device_id}"
-stats_interval_s = 1
-"""
+    config = Config(
+        camera=CameraConfig(source=f"dir:{replay}", interval_s=0.1, loop=loop),
+        mood=MoodConfig(min_dwell_s=0.3, absent_after_s=0.5),
+        mpd=MpdConfig(host=mpd.host, port=mpd.port, crossfade_s=0, shuffle=False),
+        mqtt=MqttConfig(host=mosquitto.host, port=mosquitto.port, device_id=device_id, stats_interval_s=1),
     )
+    path.write_text(config_to_toml(config), encoding="utf-8")
     return path
 
 

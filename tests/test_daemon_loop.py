@@ -6,7 +6,6 @@ test needs a face with known probabilities, the analyzer's answer are stood in f
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,9 +13,9 @@ import numpy as np
 import pytest
 
 from edgemood.classes import ABSENT, CLASSES
-from edgemood.platform.clock import Clock
 from edgemood.config import Config, MoodConfig, MpdConfig, MqttConfig
 from edgemood.daemon import MAX_CONSECUTIVE_ERRORS, Daemon, PipelineFailing
+from edgemood.platform.clock import Clock
 from edgemood.platform.stats import WINDOW_TIMINGS, StatsCollector
 from edgemood.vision.analyze import Analysis, Face
 from edgemood.vision.detect import Box
@@ -156,7 +155,7 @@ def test_a_frame_that_raises_costs_that_frame_only_and_is_counted(loop, caplog) 
     for _ in range(2 * MAX_CONSECUTIVE_ERRORS):
         time_.advance(1)
         daemon._guarded_step()
-    assert daemon.errors == MAX_CONSECUTIVE_ERRORS and daemon.snapshot()["errors"] == MAX_CONSECUTIVE_ERRORS
+    assert daemon.errors == MAX_CONSECUTIVE_ERRORS and daemon.health()["errors"] == MAX_CONSECUTIVE_ERRORS
     logged = [r for r in caplog.records if "frame processing failed" in r.getMessage()]
     assert len(logged) == 1 and logged[0].exc_info, "logged once a minute, with the traceback"
 

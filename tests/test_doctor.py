@@ -12,6 +12,7 @@ import pytest
 
 from edgemood.cli import main
 from edgemood.commands.doctor import camera_fix
+from edgemood.config import DEFAULT_PLAYLISTS, CameraConfig, Config, MpdConfig, MqttConfig, config_to_toml
 
 
 def doctor(config: Path) -> subprocess.CompletedProcess:
@@ -20,17 +21,21 @@ def doctor(config: Path) -> subprocess.CompletedProcess:
     )
 
 
-def write(tmp_path: Path, mosquitto, mpd, mpd_port: int | None = None, extra: str = "") -> Path:
+def write(
+    tmp_path: Path, mosquitto, mpd, mpd_port: int | None = None, playlists: dict[str, str] | None = None
+) -> Path:
     frames = tmp_path / "frames"
     frames.mkdir(exist_ok=True)
     cv2.imwrite(str(frames / "0.png"), np.full((240, 320), 128, np.uint8))
-    config = tmp_path / "edgemood.toml"
-    config.write_text(
-        f'[camera]\nsource = "dir:{frames}"\n'
-        f'[mpd]\nhost = "{mpd.host}"\nport = {mpd_port or mpd.port}\n'
-        f'[mqtt]\nhost = "{mosquitto.host}"\nport = {mosquitto.port}\ndevice_id = "doctor"\n{extra}'
+    config = Config(
+        camera=CameraConfig(source=f"dir:{frames}"),
+        playlists={**DEFAULT_PLAYLISTS, **(playlists or {})},
+        mpd=MpdConfig(host=mpd.host, port=mpd_port or mpd.port),
+        mqtt=MqttConfig(host=mosquitto.host, port=mosquitto.port, device_id="doctor"),
     )
-    return config
+    path = tmp_path / "edgemood.toml"
+    path.write_text(config_to_toml(config), encoding="utf-8")
+    return path
 
 
 @pytest.mark.integration
@@ -50,7 +55,7 @@ def test_unreachable_mpd_and_missing_playlist_get_a_fix(tmp_path, mosquitto, mpd
     result = doctor(write(tmp_path, mosquitto, mpd, mpd_port=free_port()))
     assert result.returncode == 1
     assert "FAIL mpd" in result.stdout and "fix: start MPD" in result.stdout
-    config = write(tmp_path, mosquitto, mpd, extra='[playlists]\nsad = "no-such-list"\n')
+    config = write(tmp_path, mosquitto, mpd, playlists={"sad": "no-such-list"})
     result = doctor(config)
     assert result.returncode == 1 and "lacks stored playlists: no-such-list" in result.stdout
 

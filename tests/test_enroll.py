@@ -10,14 +10,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from personal_helpers import synthetic_head
 
 from edgemood.classes import CLASSES
 from edgemood.cli import main
-from edgemood.config import CameraConfig, Config, MoodConfig, MpdConfig, MqttConfig, ModelConfig
+from edgemood.config import CameraConfig, Config, ModelConfig, MoodConfig, MpdConfig, MqttConfig
 from edgemood.daemon import Daemon
 from edgemood.demo.frames import Scene, write_replay
-from edgemood.mood.enroll import MAX_FRAMES_PER_FACE, Capture, capture_live, enroll
 from edgemood.inference.model import DEFAULT_MODEL, MoodModel
+from edgemood.mood.enroll import MAX_FRAMES_PER_FACE, Capture, capture_live, enroll
 from edgemood.mood.head import ModelIdentity, model_identity
 from edgemood.mood.store import HeadStore
 from edgemood.sources.devices import open_source
@@ -25,7 +26,6 @@ from edgemood.vision.analyze import Analysis, Face, FaceAnalyzer
 from edgemood.vision.crop import Box
 from edgemood.vision.detect import DetectorSettings
 from edgemood.vision.frame import read_image
-from personal_helpers import synthetic_head
 
 PER_MOOD = 8
 
@@ -247,7 +247,7 @@ def test_daemon_applies_the_enrolled_head_and_reports_it(smile_frames, tmp_path,
         daemon, unchanged = run_daemon(daemon_config(smile_frames, personal=True))
     assert any(r.getMessage().startswith("personal head from 2026-03-01 12:00:00 UTC in use") for r in caplog.records)
     assert daemon.debouncer.state.mood == "surprise" and not unchanged  # what the head says, not the model
-    stats = daemon.snapshot()["personal"]
+    stats = daemon.health()["personal"]
     assert stats["active"] and stats["enrolled"] == "2026-03-01T12:00:00Z" and stats["moods"] == list(CLASSES)
 
 
@@ -257,7 +257,7 @@ def test_daemon_without_the_switch_uses_the_base_model(smile_frames, tmp_path, m
     with caplog.at_level(logging.INFO, logger="edgemood"):
         daemon, unchanged = run_daemon(daemon_config(smile_frames, personal=False))
     assert "no personal head ([model] personal = false)" in caplog.messages and unchanged
-    assert daemon.snapshot()["personal"] == {"active": False, "note": "no personal head ([model] personal = false)"}
+    assert daemon.health()["personal"] == {"active": False, "note": "no personal head ([model] personal = false)"}
 
 
 def test_daemon_refuses_a_head_from_another_model(smile_frames, tmp_path, monkeypatch, caplog, identity):
@@ -268,4 +268,4 @@ def test_daemon_refuses_a_head_from_another_model(smile_frames, tmp_path, monkey
         daemon, unchanged = run_daemon(daemon_config(smile_frames, personal=True))
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("fitted on model old.tflite" in w for w in warnings) and unchanged
-    assert daemon.snapshot()["personal"]["active"] is False
+    assert daemon.health()["personal"]["active"] is False

@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 
 from edgemood.classes import CLASSES
 from edgemood.demo.frames import write_replay
-from edgemood.sinks.mqtt_topics import MAX_COMMAND_BYTES, Topics
 from edgemood.demo.services import LocalService
+from edgemood.sinks.mqtt_topics import MAX_COMMAND_BYTES, Topics
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from edgemood.platform import logsetup
 from edgemood.errors import UsageError
+from edgemood.platform import logsetup
 from edgemood.platform.logsetup import add_redaction, mood_fields, setup_logging, stderr_is_journal
 
 

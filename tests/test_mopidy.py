@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 from daemon_harness import ALTERNATING, DaemonProcess, daemon_config
+from mpd_helpers import connect, control, mopidy, playing, sinks, stored  # noqa: F401 (fixtures)
+from polling import wait_until
 
 from edgemood.demo.frames import write_replay
 from edgemood.demo.services import LocalService
-from mpd_helpers import connect, control, mopidy, playing, sinks, stored  # noqa: F401 (fixtures)
-from polling import wait_until
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def test_mood_changes_switch_playlists_and_missing_commands_are_one_line_each(co
         for playlist in ("calm", "upbeat", "focus"):
             sink.play_playlist(playlist)
             wanted = sorted(stored(control, playlist))
-            wait_until(lambda: sorted(playing(control) or []) == wanted, what=f"{playlist} playing on Mopidy")
+            wait_until(lambda wanted=wanted: sorted(playing(control) or []) == wanted, what=f"{playlist} playing on Mopidy")
     lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(lines) == 2, lines
     assert any("'crossfade'" in line and "not implemented" in line.lower() for line in lines), lines

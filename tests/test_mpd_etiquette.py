@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 from daemon_harness import ALTERNATING, DaemonProcess, daemon_config
+from mpd_helpers import connect, control, holds_for, mopidy, mpc, playing, queue, sinks, stored  # noqa: F401 (fixtures)
+from polling import wait_until
 
 from edgemood.demo.frames import write_replay
 from edgemood.demo.services import LocalService
 from edgemood.sinks.etiquette import ListenerChange, Manners, Mark, Step, listener_change, stopped_by_someone
-from mpd_helpers import connect, control, holds_for, mopidy, mpc, playing, queue, sinks, stored  # noqa: F401 (fixtures)
-from polling import wait_until
 
 # -- who did it ----------------------------------------------------------------------------
 

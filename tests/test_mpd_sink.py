@@ -13,13 +13,12 @@ from typing import Any
 import pytest
 from mpd import ConnectionError as MpdConnectionError
 from mpd import MPDClient
+from mpd_helpers import connect, control, player, playing, sinks, stored  # noqa: F401 (fixtures)
+from polling import wait_until
 
 import edgemood.sinks.mpd_session as mpd_session
 from edgemood.config import MpdConfig
 from edgemood.demo.services import free_port
-from mpd_helpers import connect, control, playing, player, sinks, stored  # noqa: F401 (fixtures)
-from polling import wait_until
-
 from edgemood.sinks.mpd import MpdSink
 from edgemood.sinks.mpd_switch import plan_switch
 
@@ -82,7 +81,7 @@ class FakeServer:
         self.version = 1
         self.state = "stop"
 
-    def client(self) -> "FakeClient":
+    def client(self) -> FakeClient:
         return FakeClient(self)
 
 

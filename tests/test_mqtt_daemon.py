@@ -17,8 +17,8 @@ import pytest
 from daemon_harness import DaemonProcess, daemon_config
 
 from edgemood.demo.frames import Scene, write_replay
-from edgemood.sinks.mqtt_topics import Topics
 from edgemood.demo.services import LocalService
+from edgemood.sinks.mqtt_topics import Topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

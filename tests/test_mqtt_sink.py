@@ -20,15 +20,15 @@ from needs import missing
 from polling import wait_until
 
 from edgemood.classes import CLASSES
-from edgemood.platform.clock import Clock
 from edgemood.config import MqttConfig
-from edgemood.mood.debounce import MoodChange, MoodState
-from edgemood.errors import UsageError
-from edgemood.sinks.mqtt_topics import Command, discovery_payload, discovery_topic, ha_status_topic
 from edgemood.demo.services import LocalService, ServiceError
 from edgemood.demo.services.mosquitto import start_mosquitto
+from edgemood.errors import UsageError
+from edgemood.mood.debounce import MoodChange, MoodState
+from edgemood.platform.clock import Clock
 from edgemood.sinks.mqtt import REFUSED_LOG_EVERY_S, MqttSink
 from edgemood.sinks.mqtt_connection import TakeoverDetector, TakeoverRule
+from edgemood.sinks.mqtt_topics import Command, discovery_payload, discovery_topic, ha_status_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

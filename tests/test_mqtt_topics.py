@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from edgemood.classes import ABSENT, CLASSES, MOODS, UNCERTAIN
 from edgemood.mood.debounce import MoodChange, MoodState
+from edgemood.platform.stats import StatsCollector
 from edgemood.sinks.mqtt_topics import (
     AUTO,
     MAX_COMMAND_BYTES,
@@ -36,7 +37,6 @@ from edgemood.sinks.mqtt_topics import (
     parse_command,
     stats_payload,
 )
-from edgemood.platform.stats import StatsCollector
 
 TOPICS = Topics("edgemood", "kitchen")
 DEPLOY_HA = Path(__file__).resolve().parent.parent / "deploy" / "homeassistant"

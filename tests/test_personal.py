@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from personal_helpers import MODEL, WHEN, E, synthetic_head
 
 from edgemood.classes import CLASSES
 from edgemood.errors import EdgemoodError
@@ -27,7 +28,6 @@ from edgemood.mood.fit import (
 )
 from edgemood.mood.head import ModelIdentity, PersonalHead, PersonalHeadError, Softmax, blend
 from edgemood.mood.store import HeadStore, default_state_dir
-from personal_helpers import E, MODEL, WHEN, synthetic_head
 
 
 def clusters(classes: int, per_class: int, spread: float, seed: int, noise_seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:

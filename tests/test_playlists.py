@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from mpd_helpers import connect, mopidy, stored  # noqa: F401 (fixtures)
+from needs import missing
 
 from edgemood.cli import main
 from edgemood.config import DEFAULT_GENRES, DEFAULT_PLAYLISTS, Config, config_to_toml, load_config
+from edgemood.demo.services import LocalService, ServiceError, free_port
 from edgemood.errors import UsageError
 from edgemood.sinks.playlist_plan import (
     Action,
@@ -17,9 +20,6 @@ from edgemood.sinks.playlist_plan import (
     moods_by_playlist,
     plan_playlists,
 )
-from edgemood.demo.services import LocalService, ServiceError, free_port
-from mpd_helpers import connect, mopidy, stored  # noqa: F401 (fixtures)
-from needs import missing
 
 # -- the plan ------------------------------------------------------------------------------------
 

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from needs import missing
 from daemon_harness import (
     ALTERNATING,
     DaemonProcess,
@@ -29,15 +28,16 @@ from daemon_harness import (
     daemon_config,
 )
 from mpd import MPDClient, MPDError
+from needs import missing
 from polling import wait_until
 from test_config import BROKEN_FILES
 
 from edgemood import cli
 from edgemood.demo.frames import write_replay
+from edgemood.demo.services import LocalService, ServiceError
 from edgemood.inference.model import DEFAULT_MODEL
 from edgemood.inference.sidecar import sidecar_path
 from edgemood.sinks.mqtt_topics import Topics
-from edgemood.demo.services import LocalService, ServiceError
 
 pytestmark = pytest.mark.integration
 
@@ -280,7 +280,7 @@ def test_a_failing_camera_is_reported_and_the_watchdog_stays_fed(
     time.sleep(3 * WATCHDOG_S)
     end = time.monotonic()
     assert longest_silence(notify.pings_between(start, end), start, end) < WATCHDOG_S
-    source = daemon.snapshot()["source"]
+    source = daemon.health()["source"]
     assert not source["ok"] and source["failures"] >= 1 and reported in source["last_error"]
     assert any("camera unavailable" in m for _, m in notify.messages("STATUS="))
 
@@ -291,9 +291,9 @@ def test_garbage_frames_are_rejected_and_the_loop_goes_on(run_in_process: Callab
     time.sleep(2 * WATCHDOG_S)
     end = time.monotonic()
     assert longest_silence(notify.pings_between(start, end), start, end) < WATCHDOG_S
-    snapshot = daemon.snapshot()
-    assert snapshot["frames"] == 0  # none was mistaken for a picture
-    assert snapshot["rejected_frames"] >= 2  # counted for the stats, though logged once a minute
+    health = daemon.health()
+    assert health["frames"] == 0  # none was mistaken for a picture
+    assert health["rejected_frames"] >= 2  # counted for the stats, though logged once a minute
 
 
 def test_a_camera_that_comes_back_is_used_again(run_in_process: Callable[..., Any], replay: Path) -> None:
@@ -310,7 +310,7 @@ def test_a_camera_that_comes_back_is_used_again(run_in_process: Callable[..., An
     daemon, _ = run_in_process(flaky)
     # The retry backoff doubles from 1 s (with jitter): two failures cost under 3 s.
     wait_until(lambda: daemon.debouncer.state.mood == "happy", "the mood from the returned camera", timeout=15)
-    assert daemon.snapshot()["source"]["ok"]
+    assert daemon.health()["source"]["ok"]
 
 
 def test_a_hung_camera_starves_the_watchdog(run_in_process: Callable[..., Any], replay: Path) -> None:

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from needs import missing
 from daemon_harness import ALTERNATING, DaemonProcess, daemon_config, listening_sockets, socket_inodes
+from needs import missing
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edgemood.demo.frames import write_replay
-from edgemood.sinks.mqtt_topics import Topics
 from edgemood.demo.services import LocalService, ServiceError
+from edgemood.sinks.mqtt_topics import Topics
 
 pytestmark = pytest.mark.integration
 
@@ -193,7 +193,7 @@ def test_no_frame_reaches_the_disk_unless_debug_frames_dir_is_set(tmp_path: Path
         DaemonProcess(debugging, tmp_path / "debugging") as debug,
     ):
         for daemon in (plain, debug):
-            daemon.wait_for(lambda log: len(daemon.mood_changes()) >= 3, "three mood changes", timeout=30)
+            daemon.wait_for(lambda log, daemon=daemon: len(daemon.mood_changes()) >= 3, "three mood changes", timeout=30)
         assert [plain.stop(), debug.stop()] == [0, 0]
     assert files_under(tmp_path / "normal") == {"edgemood.toml", "daemon.log"}
     assert files_under(replay) == frames

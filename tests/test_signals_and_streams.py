@@ -15,8 +15,8 @@ from daemon_harness import ALTERNATING, DaemonProcess, NotifySocket, daemon_conf
 
 from edgemood.config import CameraConfig, config_to_toml
 from edgemood.demo.frames import write_replay
-from edgemood.sinks.mqtt_topics import Topics
 from edgemood.demo.services import LocalService
+from edgemood.sinks.mqtt_topics import Topics
 
 pytestmark = pytest.mark.integration
 

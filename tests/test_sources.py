@@ -15,13 +15,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from polling import wait_until
 
-from edgemood.sources import devices as sources
 from edgemood.demo.services import free_port
+from edgemood.sources import devices as sources
 from edgemood.sources.devices import CaptureSource, FrameSource, SourceError, SourceFinished, open_source
 from edgemood.sources.resilient import RetryingSource, ThreadedSource
 from edgemood.sources.spec import parse_source
-from polling import wait_until
 
 
 def _write_images(folder: Path, names_and_values: dict[str, int]) -> None:
@@ -123,7 +123,7 @@ def test_a_finished_replay_is_final_not_a_failure_to_retry(tmp_path: Path, caplo
     for _ in range(3):
         assert retrying.read() is None
         clock.now += 60
-    assert opened == [1] and retrying.status()["state"] == "finished" and retrying.failures == 0
+    assert opened == [1] and retrying.health()["state"] == "finished" and retrying.failures == 0
     finished = [r for r in caplog.records if "finished" in r.getMessage()]
     assert len(finished) == 1 and finished[0].levelno == logging.INFO
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
@@ -190,7 +190,7 @@ def test_a_threaded_source_never_keeps_the_caller_waiting_and_hands_over_the_lat
     try:
         started = time.monotonic()
         assert [threaded.read() for _ in range(5)] == [None] * 5
-        assert time.monotonic() - started < 2.0 and threaded.status()["reading"]
+        assert time.monotonic() - started < 2.0 and threaded.health()["reading"]
         release.set()  # the server answers at last: the frame read meanwhile is handed over
         wait_until(lambda: threaded.read() is not None, "the frame once the stream answers")
     finally:
@@ -330,7 +330,7 @@ def test_live_capture_drops_buffered_frames(stale: int, expected_grabs: int) -> 
 class _FakePicamera2:
     """Returns YUV420 like picamera2: (h * 3/2) rows, each padded to a 64-byte stride."""
 
-    instances: list["_FakePicamera2"] = []
+    instances: list[_FakePicamera2] = []
 
     def __init__(self) -> None:
         self.config: dict | None = None
@@ -453,14 +453,14 @@ def test_retrying_source_passes_frames_through() -> None:
     retrying, _, calls = _retrying([])
     assert retrying.read() is not None and retrying.read() is not None
     assert calls == ["open"]
-    assert retrying.status() == {"state": "ok", "ok": True, "failures": 0, "last_error": None, "retry_in_s": None}
+    assert retrying.health() == {"state": "ok", "ok": True, "failures": 0, "last_error": None, "retry_in_s": None}
 
 
 def test_retrying_source_backs_off_exponentially_with_jitter() -> None:
     retrying, clock, calls = _retrying(["open-fails"] * 5)
     for failures in range(1, 6):
         assert retrying.read() is None  # this read attempts an open, which fails
-        status = retrying.status()
+        status = retrying.health()
         assert status["failures"] == failures and not status["ok"]
         assert status["last_error"] == "camera unplugged"
         delay = status["retry_in_s"]
@@ -471,17 +471,17 @@ def test_retrying_source_backs_off_exponentially_with_jitter() -> None:
         assert retrying.read() is None and calls.count("open") == opens
         clock.now += delay * 0.02
     assert retrying.read() is not None  # the script is used up: the camera is back
-    assert retrying.status()["ok"] and retrying.status()["failures"] == 0
+    assert retrying.health()["ok"] and retrying.health()["failures"] == 0
 
 
 def test_retrying_source_treats_read_errors_and_empty_frames_as_failures() -> None:
     retrying, clock, calls = _retrying(["ok", "read-fails", "empty"])
     assert retrying.read() is not None
     assert retrying.read() is None
-    assert calls == ["open", "close"] and retrying.status()["last_error"] == "device error"
+    assert calls == ["open", "close"] and retrying.health()["last_error"] == "device error"
     clock.now += 1.0
     assert retrying.read() is None
-    assert retrying.status()["failures"] == 2 and "empty frame" in retrying.status()["last_error"]
+    assert retrying.health()["failures"] == 2 and "empty frame" in retrying.health()["last_error"]
     assert calls == ["open", "close", "open", "close"]
     clock.now += 2.0
     assert retrying.read() is not None
@@ -493,7 +493,7 @@ def test_retrying_source_survives_a_factory_that_raises() -> None:
 
     retrying = RetryingSource(factory, clock=_Clock())
     assert retrying.read() is None
-    assert "not supported" in retrying.status()["last_error"]
+    assert "not supported" in retrying.health()["last_error"]
 
 
 def test_retrying_source_rejects_a_bad_backoff() -> None:
@@ -504,7 +504,7 @@ def test_retrying_source_rejects_a_bad_backoff() -> None:
 def test_retrying_source_recovers_a_real_folder(tmp_path: Path) -> None:
     clock = _Clock()
     retrying = RetryingSource(lambda: open_source(f"dir:{tmp_path}", 320, 240, loop=False), clock=clock)
-    assert retrying.read() is None and "no image files" in retrying.status()["last_error"]
+    assert retrying.read() is None and "no image files" in retrying.health()["last_error"]
     _write_images(tmp_path, {"a.png": 70})
     clock.now += 1.0
     assert _value(retrying.read()) == 70

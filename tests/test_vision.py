@@ -5,16 +5,16 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from needs import missing
 
+from edgemood.demo.photos import ASTRONAUT
 from edgemood.inference.model import MoodModel
 from edgemood.inference.sidecar import CropGeometry
-from edgemood.demo.photos import ASTRONAUT
 from edgemood.vision.align import EyeAligner
 from edgemood.vision.analyze import FaceAnalyzer
 from edgemood.vision.crop import Box, crop_face, full_frame_box
 from edgemood.vision.detect import DetectorSettings, FaceDetector
 from edgemood.vision.frame import FrameError, read_image, to_gray
-from needs import missing
 
 #: The astronaut's face, marked by hand on the 512x512 photo (x, y, w, h).
 ASTRONAUT_FACE = Box(175.0, 60.0, 100.0, 105.0)

@@ -47,33 +47,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _config(workdir: Path, source: str, interval: float, mqtt_port: int, mpd_port: int, loop: bool) -> Path:
     """The daemon's config: dwell and absence in frames, half a frame short of the count."""
-    path = workdir / "edgemood.toml"
-    path.write_text(
-        f"""[camera]
-source = {json.dumps(source)}
-interval_s = {interval}
-loop = {str(loop).lower()}
-
-[model]
-personal = false
-
-[mood]
-min_dwell_s = {(DWELL_FRAMES - 0.5) * interval}
-absent_after_s = {(ABSENT_FRAMES - 0.5) * interval}
-
-[mpd]
-host = "127.0.0.1"
-port = {mpd_port}
-crossfade_s = 0
-shuffle = false
-
-[mqtt]
-host = "127.0.0.1"
-port = {mqtt_port}
-device_id = "{DEVICE_ID}"
-stats_interval_s = 5
-"""
+    from edgemood.config import (
+        CameraConfig,
+        Config,
+        ModelConfig,
+        MoodConfig,
+        MpdConfig,
+        MqttConfig,
+        config_to_toml,
     )
+
+    config = Config(
+        camera=CameraConfig(source=source, interval_s=interval, loop=loop),
+        model=ModelConfig(personal=False),
+        mood=MoodConfig(min_dwell_s=(DWELL_FRAMES - 0.5) * interval, absent_after_s=(ABSENT_FRAMES - 0.5) * interval),
+        mpd=MpdConfig(host="127.0.0.1", port=mpd_port, crossfade_s=0, shuffle=False),
+        mqtt=MqttConfig(host="127.0.0.1", port=mqtt_port, device_id=DEVICE_ID, stats_interval_s=5),
+    )
+    path = workdir / "edgemood.toml"
+    path.write_text(config_to_toml(config), encoding="utf-8")
     return path
 
 
@@ -124,7 +116,7 @@ def _ask_player(host: str, port: int, playlist: str | None) -> str:
     return describe_player(status, song)
 
 
-def _subscribe(host: str, port: int, topics: list[str]) -> tuple[object, "queue.Queue[tuple[float, str, bytes]]"]:
+def _subscribe(host: str, port: int, topics: list[str]) -> tuple[object, queue.Queue[tuple[float, str, bytes]]]:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
@@ -140,10 +132,10 @@ def _subscribe(host: str, port: int, topics: list[str]) -> tuple[object, "queue.
 def run(args: argparse.Namespace) -> int:
     """Start the servers, run the daemon, narrate, clean up."""
     from edgemood.demo.frames import write_replay
-    from edgemood.errors import EdgemoodError, UsageError
     from edgemood.demo.services import ServiceError
     from edgemood.demo.services.mosquitto import start_mosquitto
     from edgemood.demo.services.mpd import start_mpd
+    from edgemood.errors import EdgemoodError, UsageError
 
     if args.interval <= 0:
         raise UsageError("--interval must be positive")
@@ -196,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _narrate(
     daemon: subprocess.Popen,
-    inbox: "queue.Queue[tuple[float, str, bytes]]",
+    inbox: queue.Queue[tuple[float, str, bytes]],
     *,
     topic_base: str,
     scenes: tuple[Scene, ...],

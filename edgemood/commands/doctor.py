@@ -11,9 +11,9 @@ import argparse
 import glob
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 TIMEOUT_S = 5.0
 #: Where the kernel names the board; a Raspberry Pi's says so.
@@ -42,11 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check_model(config) -> Check:
     """The model and sidecar load and classify a blank crop."""
-    from edgemood.inference.model import DEFAULT_MODEL, MoodModel
-
     import numpy as np
 
-    path = Path(config.model.path) if config.model.path else DEFAULT_MODEL
+    from edgemood.inference.model import MoodModel, configured_model_path
+
+    path = configured_model_path(config.model.path)
     try:
         model = MoodModel(path, config.model.threads)
         started = time.perf_counter()
@@ -59,12 +59,12 @@ def check_model(config) -> Check:
 
 def check_camera(config) -> Check:
     """The frame source opens and delivers one frame."""
-    from edgemood.sources.devices import open_source
+    from edgemood.sources.devices import open_camera
 
     spec = config.camera.source
     source = None
     try:
-        source = open_source(spec, config.camera.width, config.camera.height, config.camera.loop)
+        source = open_camera(config.camera)
         source.open()
         frame = source.read()
     except Exception as exc:

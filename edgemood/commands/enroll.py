@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -99,29 +99,28 @@ def run(args: argparse.Namespace) -> int:
 
 def _enroll(args: argparse.Namespace, config: Config, store: HeadStore) -> int:
     """Capture (camera or replay), fit, report; the head is saved only if better."""
+    from edgemood.inference.model import MoodModel, configured_model_path
     from edgemood.mood.enroll import capture_live, capture_replay, enroll, format_outcome, replay_folders
-    from edgemood.inference.model import DEFAULT_MODEL, MoodModel
     from edgemood.mood.head import model_identity
-    from edgemood.sources.devices import open_source
+    from edgemood.sources.devices import open_camera
     from edgemood.vision.analyze import FaceAnalyzer
-    from edgemood.vision.detect import DetectorSettings
+    from edgemood.vision.detect import configured_settings
 
     folders = replay_folders(args.replay, args.moods) if args.replay else None
-    model = MoodModel(Path(config.model.path) if config.model.path else DEFAULT_MODEL, config.model.threads)
-    detect = config.detect
-    settings = DetectorSettings(scale_factor=detect.scale_factor, min_neighbors=detect.min_neighbors, min_face_px=detect.min_face_px, max_face_px=detect.max_face_px)
-    analyzer = FaceAnalyzer(model, settings, "skip")  # frames with several faces do not count
+    model = MoodModel(configured_model_path(config.model.path), config.model.threads)
+    analyzer = FaceAnalyzer(model, configured_settings(config.detect), "skip")  # frames with several faces do not count
     if folders:
         captures = capture_replay(folders, args.per_mood, analyzer, sys.stdout)
     else:
-        camera = config.camera
-        source = open_source(camera.source, camera.width, camera.height, camera.loop)
+        source = open_camera(config.camera)
         try:
-            captures = capture_live(source, args.moods or CLASSES, args.per_mood, analyzer, camera.interval_s, sys.stdout)
+            captures = capture_live(
+                source, args.moods or CLASSES, args.per_mood, analyzer, config.camera.interval_s, sys.stdout
+            )
         finally:
             source.close()
     identity = model_identity(model.path, model.sidecar.embedding_size)
-    outcome = enroll(captures, identity, store, datetime.now(timezone.utc), args.keep_images)
+    outcome = enroll(captures, identity, store, datetime.now(UTC), args.keep_images)
     print(format_outcome(outcome))
     if outcome.saved:
         print("restart the daemon to use it" + ("" if config.model.personal else " and set [model] personal = true"))

@@ -22,10 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and report."""
-    from edgemood.training.evaluation import confusion_png, evaluate
     from edgemood.inference.model import DEFAULT_MODEL, MoodModel
-    from edgemood.training.progress import progress_bar
     from edgemood.training.data import load_split
+    from edgemood.training.evaluation import confusion_png, evaluate
+    from edgemood.training.progress import progress_bar
 
     model = MoodModel(args.model or DEFAULT_MODEL)
     try:

@@ -34,10 +34,10 @@ def run(args: argparse.Namespace) -> int:
         from edgemood.training.train import MEASURED_GEOMETRY
     except ImportError as exc:
         raise EdgemoodError(f"export needs the [train] extra: pip install 'edgemood[train]' ({exc})") from None
-    from edgemood.training.evaluation import evaluate
     from edgemood.inference.model import MoodModel
     from edgemood.inference.sidecar import Sidecar, load_sidecar, sidecar_path
     from edgemood.training.data import load_split
+    from edgemood.training.evaluation import evaluate
 
     run_dir = args.checkpoint.parent
     recipe = json.loads((run_dir / "recipe.json").read_text()) if (run_dir / "recipe.json").exists() else {}

@@ -18,6 +18,11 @@ from edgemood.inference.sidecar import Sidecar, load_sidecar, sidecar_path
 DEFAULT_MODEL = Path(str(resources.files("edgemood.models") / "edgemood-fer8-int8.tflite"))
 
 
+def configured_model_path(configured: str) -> Path:
+    """The model ``[model] path`` means: that file, or the shipped model when it is ``""``."""
+    return Path(configured) if configured else DEFAULT_MODEL
+
+
 @dataclass(frozen=True)
 class Prediction:
     """Class probabilities (sidecar order) and the penultimate embedding."""

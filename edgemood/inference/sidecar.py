@@ -116,8 +116,8 @@ def _crop(data: dict[str, Any], path: Path) -> CropGeometry:
         if key not in data:
             continue
         value = data[key]
-        wrong_number = kind != bool and (isinstance(value, bool) or not isinstance(value, kind))
-        if wrong_number or (kind == bool and not isinstance(value, bool)):
-            raise ModelError(f"{path}: 'crop.{key}' must be {'true or false' if kind == bool else 'a number'}, got {value!r}")
+        wrong_number = kind is not bool and (isinstance(value, bool) or not isinstance(value, kind))
+        if wrong_number or (kind is bool and not isinstance(value, bool)):
+            raise ModelError(f"{path}: 'crop.{key}' must be {'true or false' if kind is bool else 'a number'}, got {value!r}")
         values[key] = value
     return CropGeometry(**values)

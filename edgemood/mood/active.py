@@ -7,7 +7,7 @@ another model) means the base model alone, with a note for the log.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ class ActiveHead:
         metrics = self.head.metrics
         return {
             "active": True,
-            "enrolled": self.head.created.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+            "enrolled": self.head.created.astimezone(UTC).isoformat().replace("+00:00", "Z"),
             "moods": list(self.head.classes),
             "blend": self.head.blend,
             "heldout_accuracy": {"base": metrics.get("base_accuracy"), "personal": metrics.get("personal_accuracy")},

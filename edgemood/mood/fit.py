@@ -18,9 +18,9 @@ kept is the one that was judged (fitted without the held-out faces).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Sequence
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -195,5 +195,5 @@ def fit_personal(enrollment: Enrollment, model: ModelIdentity, created: datetime
         "heldout": len(heldout),
         "per_mood": per_mood,
     }
-    head = PersonalHead(classifier, classes, weight, model, created.astimezone(timezone.utc), metrics)
+    head = PersonalHead(classifier, classes, weight, model, created.astimezone(UTC), metrics)
     return FitReport(head, base_accuracy, personal_accuracy, per_mood, dropped)

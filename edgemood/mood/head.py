@@ -36,10 +36,11 @@ import hashlib
 import io
 import json
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -74,7 +75,7 @@ def model_identity(path: Path, embedding_size: int) -> ModelIdentity:
 
 def stamp(moment: datetime) -> str:
     """``YYYYmmddTHHMMSSZ`` in UTC: sorts by time and is safe in file names."""
-    return moment.astimezone(timezone.utc).strftime(STAMP_FORMAT)
+    return moment.astimezone(UTC).strftime(STAMP_FORMAT)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -135,7 +136,7 @@ class PersonalHead:
     @property
     def when(self) -> str:
         """The enrollment time for people."""
-        return self.created.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return self.created.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
     def apply(self, probabilities: np.ndarray, embedding: np.ndarray) -> np.ndarray:
         """Base probabilities of one face (or a batch) and its embedding -> blended ones."""
@@ -160,7 +161,7 @@ class PersonalHead:
             "embedding_size": self.model.embedding_size,
             "model_name": self.model.name,
             "model_sha256": self.model.sha256,
-            "created": self.created.astimezone(timezone.utc).isoformat(),
+            "created": self.created.astimezone(UTC).isoformat(),
             "metrics": self.metrics,
         }
         buffer = io.BytesIO()
@@ -169,7 +170,7 @@ class PersonalHead:
         return buffer.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes, source: str) -> "PersonalHead":
+    def from_bytes(cls, data: bytes, source: str) -> PersonalHead:
         """Parse and check a stored head; every fault is a PersonalHeadError naming ``source``."""
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as npz:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from edgemood.errors import EdgemoodError
 from edgemood.mood.head import PersonalHead, PersonalHeadError

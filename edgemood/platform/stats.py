@@ -12,7 +12,7 @@ import resource
 import statistics
 import time
 from collections import defaultdict, deque
-from typing import Callable
+from collections.abc import Callable
 
 #: Per-stage timings kept per window: the medians come from the newest this many frames,
 #: so memory stays flat whatever the frame rate and ``stats_interval_s``.

@@ -38,7 +38,7 @@ class Mark:
     state: str
 
     @classmethod
-    def of(cls, status: Mapping[str, str]) -> "Mark":
+    def of(cls, status: Mapping[str, str]) -> Mark:
         """The mark of an MPD ``status`` reply."""
         return cls(status.get("playlist"), status.get("playlistlength"), status.get("state", STOP))
 

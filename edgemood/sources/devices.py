@@ -12,29 +12,28 @@ import glob
 import logging
 import time
 from abc import ABC, abstractmethod
-from pathlib import Path
+from collections.abc import Callable
 from contextlib import suppress
-from typing import Any, Callable, Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
 
+from edgemood.config import CameraConfig
 from edgemood.errors import EdgemoodError
-from edgemood.vision.frame import FrameError, read_image
-
-log = logging.getLogger(__name__)
-
 from edgemood.sources.spec import (
-    ALLOWED_FORMS,
     DIR,
     FILE,
     GLOB,
     PICAMERA2,
-    STREAM,
     V4L2,
     display_name,
     parse_source,
 )
+from edgemood.vision.frame import FrameError, read_image
+
+log = logging.getLogger(__name__)
 
 #: What ``dir:`` picks up; other files in the folder are not frames.
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm", ".pnm", ".tif", ".tiff", ".webp"})
@@ -70,6 +69,11 @@ class FrameSource(Protocol):
 
     def close(self) -> None:
         """Release the device or file; safe to call twice."""
+
+
+def open_camera(camera: CameraConfig) -> FrameSource:
+    """The source ``[camera]`` configures (daemon, enroll and doctor open it the same way)."""
+    return open_source(camera.source, camera.width, camera.height, camera.loop)
 
 
 def open_source(spec: str, width: int, height: int, loop: bool = True) -> FrameSource:
@@ -147,7 +151,7 @@ class _Source(ABC):
             self._is_open = False
             self._close()
 
-    def __enter__(self) -> "_Source":
+    def __enter__(self) -> _Source:
         self.open()
         return self
 

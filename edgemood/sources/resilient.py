@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -76,7 +77,7 @@ class RetryingSource:
             self.failures = 0
         return frame
 
-    def status(self) -> dict[str, Any]:
+    def health(self) -> dict[str, Any]:
         """For ``doctor``, the stats message and STATUS=: is the camera delivering?"""
         waiting = self._source is None and self.failures > 0 and not self.finished
         return {
@@ -146,9 +147,9 @@ class ThreadedSource:
         """The inner source has shown its last frame."""
         return self._inner.finished
 
-    def status(self) -> dict[str, Any]:
+    def health(self) -> dict[str, Any]:
         """The inner source's health, plus whether a read is under way right now."""
-        return {**self._inner.status(), "reading": self._busy}
+        return {**self._inner.health(), "reading": self._busy}
 
     def close(self) -> None:
         """Stop the reader; a read stuck in the network is left to end on its own (daemon thread)."""

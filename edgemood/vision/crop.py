@@ -23,7 +23,7 @@ class Box(NamedTuple):
     w: float
     h: float
 
-    def scaled(self, factor: float) -> "Box":
+    def scaled(self, factor: float) -> Box:
         """The same box in an image ``factor`` times as large."""
         return Box(self.x * factor, self.y * factor, self.w * factor, self.h * factor)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
 import cv2
+import numpy as np
 
 from edgemood import MAX_IMAGE_PIXELS
 

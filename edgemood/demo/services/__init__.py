@@ -75,7 +75,7 @@ class LocalService:
         self.process = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(self.host, self.port, self.process)
 
-    def __enter__(self) -> "LocalService":
+    def __enter__(self) -> LocalService:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -36,7 +36,7 @@ from edgemood.platform.wakeup import Wakeup
 from edgemood.sinks.mqtt_topics import Command
 from edgemood.sources.devices import FrameSource, open_camera
 from edgemood.sources.resilient import RetryingSource, ThreadedSource
-from edgemood.sources.spec import is_network
+from edgemood.config.source_spec import is_network
 from edgemood.vision.analyze import Analysis, FaceAnalyzer
 from edgemood.vision.detect import configured_settings
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -131,3 +132,19 @@ def mpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalService]:
         missing(f"needs a local mpd: {exc}")
     yield server
     server.stop()
+
+
+# -- frames ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def replay(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A replay folder: a smiling face, then nobody, so the mood alternates happy/absent
+    about once a second at the harness's 0.1 s interval (``daemon_harness.ALTERNATING``)."""
+    from daemon_harness import ALTERNATING
+
+    from edgemood.demo.frames import write_replay
+
+    folder = tmp_path_factory.mktemp("replay")
+    write_replay(folder, ALTERNATING)
+    return folder

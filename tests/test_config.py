@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from edgemood import config as config_module
-from edgemood import config_rules, config_sections
+from edgemood.config import rules as config_rules, sections as config_sections
 from edgemood.classes import CLASSES
 from edgemood.config import (
     SCHEMA,

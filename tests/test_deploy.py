@@ -164,7 +164,7 @@ def uncommented(example: str) -> tuple[str, dict[str, set[str]]]:
 def test_example_config_is_the_generated_one() -> None:
     """The example is written from the config's fields: help, ranges and defaults cannot drift."""
     assert EXAMPLE_CONFIG.read_text(encoding="utf-8") == example_toml(), (
-        "regenerate it: python -m edgemood.config_toml > deploy/edgemood.example.toml"
+        "regenerate it: python -m edgemood.config.toml > deploy/edgemood.example.toml"
     )
 
 

@@ -12,11 +12,10 @@ import logging
 from pathlib import Path
 
 import pytest
-from daemon_harness import ALTERNATING, DaemonProcess, daemon_config
+from daemon_harness import DaemonProcess, daemon_config
 from mpd_helpers import connect, control, mopidy, playing, sinks, stored  # noqa: F401 (fixtures)
 from polling import wait_until
 
-from edgemood.demo.frames import write_replay
 from edgemood.demo.services import LocalService
 
 
@@ -40,12 +39,6 @@ def test_mood_changes_switch_playlists_and_missing_commands_are_one_line_each(co
     # Mopidy starts playing a moment after it answered: that is still edgemood's own doing
     assert not any("another MPD client" in r.getMessage() for r in caplog.records)
 
-
-@pytest.fixture(scope="module")
-def replay(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("replay")
-    write_replay(folder, ALTERNATING)
-    return folder
 
 
 @pytest.mark.timeout(120)

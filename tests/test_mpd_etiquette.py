@@ -8,14 +8,12 @@ against Mopidy-MPD.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import pytest
-from daemon_harness import ALTERNATING, DaemonProcess, daemon_config
+from daemon_harness import DaemonProcess, daemon_config
 from mpd_helpers import connect, control, holds_for, mopidy, mpc, playing, queue, sinks, stored  # noqa: F401 (fixtures)
 from polling import wait_until
 
-from edgemood.demo.frames import write_replay
 from edgemood.demo.services import LocalService
 from edgemood.sinks.etiquette import ListenerChange, Manners, Mark, Step, listener_change, stopped_by_someone
 
@@ -270,12 +268,6 @@ def test_the_listener_touching_edgemoods_pause_makes_it_theirs(player, control, 
 
 # -- through the daemon ---------------------------------------------------------------------
 
-
-@pytest.fixture(scope="module")
-def replay(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("replay")
-    write_replay(folder, ALTERNATING)
-    return folder
 
 
 @pytest.mark.timeout(120)

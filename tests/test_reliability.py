@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 import pytest
 from daemon_harness import (
-    ALTERNATING,
     DaemonProcess,
     NotifySocket,
     cpu_share,
@@ -33,7 +32,6 @@ from polling import wait_until
 from test_config import BROKEN_FILES
 
 from edgemood import cli
-from edgemood.demo.frames import write_replay
 from edgemood.demo.services import LocalService, ServiceError
 from edgemood.inference.model import DEFAULT_MODEL
 from edgemood.inference.sidecar import sidecar_path
@@ -41,12 +39,6 @@ from edgemood.sinks.mqtt_topics import Topics
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture(scope="module")
-def replay(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("replay")
-    write_replay(folder, ALTERNATING)
-    return folder
 
 
 def private(start: Callable[..., LocalService], *args: Any, **kwargs: Any) -> LocalService:

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from daemon_harness import ALTERNATING, DaemonProcess, daemon_config, listening_sockets, socket_inodes
+from daemon_harness import DaemonProcess, daemon_config, listening_sockets, socket_inodes
 from needs import missing
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edgemood.demo.frames import write_replay
 from edgemood.demo.services import LocalService, ServiceError
 from edgemood.sinks.mqtt_topics import Topics
 
@@ -23,12 +22,6 @@ pytestmark = pytest.mark.integration
 PASSWORD = "Corr3ct-Horse:battery staple"
 USER = "edgemood"
 
-
-@pytest.fixture(scope="module")
-def replay(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("replay")
-    write_replay(folder, ALTERNATING)
-    return folder
 
 
 # -- TLS and a password ------------------------------------------------------------------

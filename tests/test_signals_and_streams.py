@@ -23,12 +23,6 @@ pytestmark = pytest.mark.integration
 WATCHDOG_S = 1.0
 
 
-@pytest.fixture(scope="module")
-def replay(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("replay")
-    write_replay(folder, ALTERNATING)
-    return folder
-
 
 @pytest.mark.parametrize("gap_s", [0.0, 0.01, 0.03, 0.1])
 def test_a_second_sigterm_while_stopping_still_ends_cleanly(

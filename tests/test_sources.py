@@ -21,7 +21,7 @@ from edgemood.demo.services import free_port
 from edgemood.sources import devices as sources
 from edgemood.sources.devices import CaptureSource, FrameSource, SourceError, SourceFinished, open_source
 from edgemood.sources.resilient import RetryingSource, ThreadedSource
-from edgemood.sources.spec import parse_source
+from edgemood.config.source_spec import parse_source
 
 
 def _write_images(folder: Path, names_and_values: dict[str, int]) -> None:

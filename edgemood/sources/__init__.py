@@ -1,3 +1,4 @@
-"""Frame sources: where frames come from (``devices``), how a failing or stalled one is
-survived (``resilient``), and the ``[camera] source`` string (``spec``, pure: the config
-checks it without importing OpenCV, which is why this package imports nothing itself)."""
+"""Frame sources: where frames come from (``devices``) and how a failing or stalled one is
+survived (``resilient``). The ``[camera] source`` string itself is parsed by the pure
+``edgemood.config.source_spec``, so checking a config never imports OpenCV; this package
+imports nothing itself."""

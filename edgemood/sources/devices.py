@@ -22,7 +22,7 @@ import numpy as np
 
 from edgemood.config import CameraConfig
 from edgemood.errors import EdgemoodError
-from edgemood.sources.spec import (
+from edgemood.config.source_spec import (
     DIR,
     FILE,
     GLOB,

@@ -61,7 +61,7 @@ def has_control_chars(text: str) -> bool:
 
 
 def _is_source(value: str) -> bool:
-    from edgemood.sources.spec import parse_source  # one parser for config and sources; no OpenCV
+    from edgemood.config.source_spec import parse_source  # one parser for config and sources; no OpenCV
 
     try:
         parse_source(value)

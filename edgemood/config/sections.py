@@ -2,7 +2,7 @@
 
 The type annotation decides the accepted TOML type, ``setting(rule=...)`` adds the
 range, choices or file check, and ``setting(help=...)`` is the text the example
-config (``deploy/edgemood.example.toml``, made by ``edgemood.config_toml``) shows
+config (``deploy/edgemood.example.toml``, made by ``edgemood.config.toml``) shows
 above the key; ``{allowed}`` in a help text is the rule's range. ``RULES`` and
 ``SCHEMA`` are read from these fields for the loader in ``edgemood.config``.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, Literal, get_args, get_type_hints
 
 from edgemood.classes import CLASSES
-from edgemood.config_rules import (
+from edgemood.config.rules import (
     GENRE_LIST,
     MODEL_FILE,
     NON_EMPTY,

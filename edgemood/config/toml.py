@@ -2,8 +2,8 @@
 
 ``example_toml()`` is the only source of ``deploy/edgemood.example.toml``: every
 key, commented out, with its default and the help text of its field in
-``edgemood.config_sections``. Regenerate the file after changing a field with
-``python -m edgemood.config_toml > deploy/edgemood.example.toml``; a test
+``edgemood.config.sections``. Regenerate the file after changing a field with
+``python -m edgemood.config.toml > deploy/edgemood.example.toml``; a test
 checks that the committed file is what this writes.
 """
 
@@ -15,8 +15,8 @@ import sys
 from dataclasses import fields
 from typing import Any
 
-from edgemood.config_rules import EXAMPLE, HELP, RULE
-from edgemood.config_sections import SCHEMA, Config, section_fields
+from edgemood.config.rules import EXAMPLE, HELP, RULE
+from edgemood.config.sections import SCHEMA, Config, section_fields
 
 #: The top of the example config: how to use it, the service's sandbox, secrets.
 EXAMPLE_HEADER = """\

@@ -1,9 +1,9 @@
 """Configuration: TOML file plus ``EDGEMOOD_SECTION__KEY`` overrides, validated once.
 
 Every key is optional. Validation is one walk over the dataclass fields of
-``edgemood.config_sections``: the field's type annotation decides the accepted
+``edgemood.config.sections``: the field's type annotation decides the accepted
 TOML type (a bool is not an int; an int is accepted for a float) and its rule
-(``edgemood.config_rules``) adds ranges, choices and file checks. Anything
+(``edgemood.config.rules``) adds ranges, choices and file checks. Anything
 wrong becomes a ``UsageError`` with one line naming the key (or the
 environment variable), the value and what is allowed, so the daemon exits 2
 before it opens the camera instead of failing an hour later.
@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from edgemood.config_rules import has_control_chars
-from edgemood.config_sections import (
+from edgemood.config.rules import has_control_chars
+from edgemood.config.sections import (
     DEFAULT_GENRES,
     DEFAULT_PLAYLISTS,
     FACE_POLICIES,
@@ -42,7 +42,7 @@ from edgemood.config_sections import (
     default_device_id,
     key_type,
 )
-from edgemood.config_toml import config_to_toml, example_toml
+from edgemood.config.toml import config_to_toml, example_toml
 from edgemood.errors import UsageError
 from edgemood.platform.logsetup import add_redaction
 

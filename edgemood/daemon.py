@@ -20,6 +20,7 @@ import cv2
 from edgemood import __version__
 from edgemood.classes import ABSENT, CLASSES
 from edgemood.config import Config
+from edgemood.config.source_spec import is_network
 from edgemood.debug_crops import DebugCrops
 from edgemood.errors import EdgemoodError
 from edgemood.inference.model import MoodModel, configured_model_path
@@ -36,7 +37,6 @@ from edgemood.platform.wakeup import Wakeup
 from edgemood.sinks.mqtt_topics import Command
 from edgemood.sources.devices import FrameSource, open_camera
 from edgemood.sources.resilient import RetryingSource, ThreadedSource
-from edgemood.config.source_spec import is_network
 from edgemood.vision.analyze import Analysis, FaceAnalyzer
 from edgemood.vision.detect import configured_settings
 

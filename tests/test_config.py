@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from edgemood import config as config_module
-from edgemood.config import rules as config_rules, sections as config_sections
 from edgemood.classes import CLASSES
 from edgemood.config import (
     SCHEMA,
@@ -23,6 +22,8 @@ from edgemood.config import (
     load_config,
     read_secret,
 )
+from edgemood.config import rules as config_rules
+from edgemood.config import sections as config_sections
 from edgemood.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[1]

@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 from polling import wait_until
 
+from edgemood.config.source_spec import parse_source
 from edgemood.demo.services import free_port
 from edgemood.sources import devices as sources
 from edgemood.sources.devices import CaptureSource, FrameSource, SourceError, SourceFinished, open_source
 from edgemood.sources.resilient import RetryingSource, ThreadedSource
-from edgemood.config.source_spec import parse_source
 
 
 def _write_images(folder: Path, names_and_values: dict[str, int]) -> None:

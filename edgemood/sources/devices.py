@@ -21,7 +21,6 @@ import cv2
 import numpy as np
 
 from edgemood.config import CameraConfig
-from edgemood.errors import EdgemoodError
 from edgemood.config.source_spec import (
     DIR,
     FILE,
@@ -31,6 +30,7 @@ from edgemood.config.source_spec import (
     display_name,
     parse_source,
 )
+from edgemood.errors import EdgemoodError
 from edgemood.vision.frame import FrameError, read_image
 
 log = logging.getLogger(__name__)

@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,15 @@ def find_binary(name: str, *extra_dirs: str) -> str:
     if not path:
         raise ServiceError(f"{name} is not installed (sudo apt-get install {name})")
     return path
+
+
+def poll_until(condition: Callable[[], bool], timeout: float, failure: str) -> None:
+    """Ask ``condition`` every 50 ms until it holds; ``ServiceError(failure)`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise ServiceError(failure)
+        time.sleep(0.05)
 
 
 def wait_for_port(host: str, port: int, process: subprocess.Popen, timeout: float = 10.0) -> None:

@@ -15,11 +15,10 @@ with ``sync=true``, so songs take their real time as on a player.
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from edgemood.demo.services import LocalService, ServiceError, find_binary, free_port, wait_for_port
+from edgemood.demo.services import LocalService, ServiceError, find_binary, free_port, poll_until, wait_for_port
 from edgemood.demo.services.mpd import HOST, default_genres, default_playlists, write_tracks
 
 #: Seconds Mopidy may take to scan the library or come up (it starts in well under 2 s here).
@@ -74,11 +73,11 @@ def wait_for_playlists(host: str, port: int, names: set[str], timeout: float = S
     client.timeout = timeout
     client.connect(host, port)
     try:
-        deadline = time.monotonic() + timeout
-        while not names <= {entry["playlist"] for entry in client.listplaylists()}:
-            if time.monotonic() > deadline:
-                raise ServiceError(f"mopidy did not list the playlists {sorted(names)} within {timeout} s")
-            time.sleep(0.05)
+        poll_until(
+            lambda: names <= {entry["playlist"] for entry in client.listplaylists()},
+            timeout,
+            f"mopidy did not list the playlists {sorted(names)} within {timeout} s",
+        )
     finally:
         client.disconnect()
 

@@ -15,13 +15,12 @@ from __future__ import annotations
 import math
 import struct
 import subprocess
-import time
 import wave
 from collections.abc import Mapping
 from pathlib import Path
 
 from edgemood.config import DEFAULT_GENRES, DEFAULT_PLAYLISTS
-from edgemood.demo.services import LocalService, ServiceError, find_binary, free_port, wait_for_port
+from edgemood.demo.services import LocalService, find_binary, free_port, poll_until, wait_for_port
 
 HOST = "127.0.0.1"
 #: Seconds per generated track: long enough that the current song is stable
@@ -138,11 +137,11 @@ def wait_for_database(host: str, port: int, password: str = "", timeout: float =
         if password:
             client.password(password)
         client.update()
-        deadline = time.monotonic() + timeout
-        while "updating_db" in client.status():
-            if time.monotonic() > deadline:
-                raise ServiceError(f"mpd did not finish its database update within {timeout} s")
-            time.sleep(0.05)
+        poll_until(
+            lambda: "updating_db" not in client.status(),
+            timeout,
+            f"mpd did not finish its database update within {timeout} s",
+        )
     finally:
         client.disconnect()
 

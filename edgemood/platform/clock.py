@@ -20,7 +20,7 @@ class Clock:
     """The two clocks the daemon reads; tests inject both."""
 
     monotonic: Callable[[], float] = time.monotonic
-    wall: Callable[[], float] = time.time
+    wall: Callable[[], float] = time.time  # wall: dates payloads only
 
     def wall_time_of(self, instant: float) -> float:
         """The wall-clock time (epoch seconds) of a past ``monotonic`` instant, as the wall clock reads now."""

@@ -124,7 +124,7 @@ def train(recipe: Recipe, out: Path, resume: bool = False, verbose: int = 1, ann
     with ThreadPoolExecutor(1) as pool:
         pending = pool.submit(augment, train_set.images, rng, geometry, AugmentSettings())
         for epoch in range(start_epoch, recipe.epochs):
-            started = time.time()
+            started = time.monotonic()
             crops = pending.result()
             if epoch + 1 < recipe.epochs:
                 pending = pool.submit(augment, train_set.images, rng, geometry, AugmentSettings())
@@ -138,7 +138,7 @@ def train(recipe: Recipe, out: Path, resume: bool = False, verbose: int = 1, ann
                 verbose=verbose,
             )
             val = _accuracy(model, val_set.images, val_set.labels)
-            record = {"epoch": epoch + 1, "loss": float(fit.history["loss"][-1]), "val": val, "seconds": round(time.time() - started, 1)}
+            record = {"epoch": epoch + 1, "loss": float(fit.history["loss"][-1]), "val": val, "seconds": round(time.monotonic() - started, 1)}
             with log_path.open("a") as handle:
                 handle.write(json.dumps(record) + "\n")
             print(f"epoch {epoch + 1}/{recipe.epochs}: loss {record['loss']:.4f} val acc {val['acc']:.4f} (flip-TTA {val['acc_flip_tta']:.4f}) {record['seconds']} s", flush=True)

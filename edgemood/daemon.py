@@ -259,28 +259,24 @@ class Daemon:
         assert self.source and self.analyzer and self.debouncer and self.personal
         frame = self.source.read()
         now = self.clock.monotonic()
-        if frame is None:
-            # the camera is away: nobody can be seen, so the mood drifts to absent
-            self._faces_seen(0)
-            self._apply(self.debouncer.update(now, None))
-            return None
-        analysis = self.analyzer.analyze(frame)
-        if analysis.error:
-            # an unusable frame shows nobody either: garbage must not hold the last mood forever
+        analysis = self.analyzer.analyze(frame) if frame is not None else None
+        if analysis is not None and analysis.error:
             self._reject(analysis.error)
-            self._faces_seen(0)
-            self._apply(self.debouncer.update(now, None))
-            return analysis
-        self.stats.record(len(analysis.faces), analysis.timings)
-        self._faces_seen(analysis.seen)
-        # one face (largest) or the room's mood from all of them (multiple_faces = "all")
+        usable = analysis is not None and not analysis.error
+        # no frame (the camera is away) and an unusable one both show nobody: the mood
+        # drifts to absent, so garbage from a camera cannot hold the last mood forever
+        faces = analysis.faces if usable else []
+        if usable:
+            self.stats.record(len(faces), analysis.timings)
+        self._faces_seen(analysis.seen if usable else 0)
+        # one face (largest) or the room's mood from all of them (multiple_faces = "all"); None: nobody
         probabilities = room_probabilities(
-            [self.personal.apply(face.probabilities, face.embedding) for face in analysis.faces],
-            [face.box.w * face.box.h for face in analysis.faces],
+            [self.personal.apply(face.probabilities, face.embedding) for face in faces],
+            [face.box.w * face.box.h for face in faces],
         )
         change = self.debouncer.update(now, probabilities)
-        if change and self.debug_crops and analysis.faces:
-            self.debug_crops.save(analysis.faces[0].crop, change.current.mood, self.clock.wall())
+        if change and self.debug_crops and faces:
+            self.debug_crops.save(faces[0].crop, change.current.mood, self.clock.wall())
         self._apply(change)
         return analysis
 
@@ -369,7 +365,7 @@ class Daemon:
         return data
 
     def _publish_stats(self) -> None:
-        data = self.health()
+        data = self.health()  # also starts the next stats window, MQTT or not (STATUS= shows its fps)
         if self.mqtt:
             self.mqtt.publish_stats(data)
 

@@ -62,8 +62,9 @@ def sidecar_path(model_path: Path) -> Path:
     return model_path.with_suffix(".json")
 
 
-def _require(data: dict[str, Any], key: str, kind: type, path: Path) -> Any:
-    value = data.get(key)
+def _require(data: dict[str, Any], key: str, kind: type, path: Path, default: Any = None) -> Any:
+    """``data[key]`` if it is a ``kind``; ``default`` stands in for a missing key (None: required)."""
+    value = data.get(key, default)
     if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
         raise ModelError(f"{path}: '{key}' must be {kind.__name__}, got {value!r}")
     return value
@@ -101,8 +102,8 @@ def load_sidecar(path: Path) -> Sidecar:
         crop=crop,
         outputs=outputs,
         embedding_size=_require(data, "embedding_size", int, path),
-        metrics=_require({"metrics": data.get("metrics", {})}, "metrics", dict, path),
-        training=_require({"training": data.get("training", {})}, "training", dict, path),
+        metrics=_require(data, "metrics", dict, path, default={}),
+        training=_require(data, "training", dict, path, default={}),
     )
 
 

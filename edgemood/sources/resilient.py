@@ -142,11 +142,6 @@ class ThreadedSource:
             frame, self._frame = self._frame, None
         return frame
 
-    @property
-    def finished(self) -> bool:
-        """The inner source has shown its last frame."""
-        return self._inner.finished
-
     def health(self) -> dict[str, Any]:
         """The inner source's health, plus whether a read is under way right now."""
         return {**self._inner.health(), "reading": self._busy}

@@ -115,6 +115,18 @@ def test_missing_sidecar(model_copy):
         MoodModel(model_copy)
 
 
+@pytest.mark.parametrize(
+    "options, message",
+    [(["--teacher-weight", "2"], "--teacher-weight"), (["--teacher", "nowhere.tflite"], "nowhere.tflite"), (["--threads", "0"], "--threads")],
+)
+def test_train_options_are_checked(tmp_path, capsys, options, message):
+    from edgemood.cli import main
+
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), *options]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+
+
 @pytest.mark.train
 def test_train_export_round_trip(tmp_path):
     """Smoke test: a few generated images train, export to int8 and load."""
@@ -131,11 +143,20 @@ def test_train_export_round_trip(tmp_path):
                 cv2.circle(image, (24, 24), 4 + 2 * index, 255, -1)  # class = circle size
                 cv2.imwrite(str(folder / f"{i}.png"), image)
     run = tmp_path / "run"
-    assert main(["train", "--data", str(tmp_path / "data"), "--out", str(run), "--epochs", "2", "--batch", "16", "--width", "8"]) == 0
+    teacher = str(DEFAULT_MODEL)
+    assert main(["train", "--data", str(tmp_path / "data"), "--out", str(run), "--epochs", "1", "--batch", "16", "--width", "8",
+                 "--teacher", teacher, "--teacher-weight", "0.3", "--threads", "1"]) == 0
+    assert np.load(run / "teacher.npy").shape == (48, len(CLASSES))
+    # a resumed run keeps its recipe (teacher, augmentation) and goes on from the last epoch
+    assert main(["train", "--data", str(tmp_path / "data"), "--out", str(run), "--resume", "--anneal-epochs", "1"]) == 0
+    recipe = json.loads((run / "recipe.json").read_text())
+    assert recipe["teacher"] == teacher and recipe["teacher_weight"] == 0.3 and recipe["augment"]["box_scale"] == [0.75, 1.3]
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log] == [1, 2]
     out = tmp_path / "exported.tflite"
-    assert main(["export", str(run / "best.keras"), "--data", str(tmp_path / "data"), "--out", str(out)]) == 0
+    assert main(["export", str(run / "best.keras"), "--data", str(tmp_path / "data"), "--out", str(out), "--tau", "1"]) == 0
     model = MoodModel(out)
     assert model.sidecar.metrics["int8_accuracy"] >= 0
+    adjustment = model.sidecar.training["logit_adjustment"]
+    assert adjustment["tau"] == 1 and len(adjustment["log_prior"]) == len(CLASSES) and len(adjustment["curve"]) == 21
     assert model.predict(np.zeros((48, 48), np.uint8)).probabilities.sum() == pytest.approx(1, abs=1e-3)

@@ -1,4 +1,4 @@
-"""``edgemood eval``: per-class accuracy and a confusion-matrix PNG."""
+"""``edgemood eval``: per-class accuracy, a confusion-matrix PNG, and the robustness table."""
 
 from __future__ import annotations
 
@@ -17,7 +17,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, default=None, help="a .tflite with its sidecar (default: the shipped model)")
     parser.add_argument("--png", type=Path, default=None, help="write the confusion matrix here")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--via-detector", action="store_true", help="crop each image with the daemon's detector first")
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument("--via-detector", action="store_true", help="crop each image with the daemon's detector first")
+    how.add_argument(
+        "--robustness", action="store_true",
+        help="score under each home-camera condition (framing, covered mouth, light, noise, blur, glasses): a Markdown table",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,6 +37,12 @@ def run(args: argparse.Namespace) -> int:
         split = load_split(args.data, args.split, model.input_size)
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from None
+    if args.robustness:
+        from edgemood.training.robustness import markdown, robustness
+
+        rows = robustness(model, split.images, split.labels, progress=progress_bar("conditions"))
+        print(json.dumps({name: report.as_dict() for name, report in rows}, indent=2) if args.json else markdown(rows))
+        return 0
     report = evaluate(model, split.images, split.labels, args.via_detector, progress_bar("eval"))
     if args.png:
         confusion_png(report, str(args.png))

@@ -17,19 +17,23 @@ import numpy as np
 
 from edgemood.classes import CLASSES
 from edgemood.inference.sidecar import Sidecar, sidecar_path
-from edgemood.training.net import EMBEDDING_LAYER
+from edgemood.training.net import EMBEDDING_LAYER, PROBABILITIES_LAYER
 
 
-def inference_model(checkpoint: Path, flip_tta: bool) -> Any:
+def inference_model(checkpoint: Path, flip_tta: bool, logit_shift: np.ndarray | None = None) -> Any:
     """Rebuild the two-output (probabilities, embedding) model from a training checkpoint.
 
     With ``flip_tta`` the model also sees the mirrored face and averages both
     passes: faces are near-symmetric, and averaging halves the variance for
-    twice the (small) compute.
+    twice the (small) compute. ``logit_shift`` is added to the last layer's
+    bias (``edgemood.training.balance``): the adjustment costs nothing per face.
     """
     import keras
 
     trained = keras.models.load_model(checkpoint, compile=False)
+    if logit_shift is not None:
+        dense = trained.get_layer(PROBABILITIES_LAYER)
+        dense.bias.assign(keras.ops.convert_to_numpy(dense.bias) + np.asarray(logit_shift, np.float32))
     base = keras.Model(trained.input, [trained.output, trained.get_layer(EMBEDDING_LAYER).output])
     if not flip_tta:
         return base
@@ -94,9 +98,10 @@ def export(
     representative: np.ndarray,
     sidecar: Sidecar,
     flip_tta: bool = True,
+    logit_shift: np.ndarray | None = None,
 ) -> Sidecar:
     """Write ``out`` (.tflite) and its sidecar; return the sidecar written."""
-    model = inference_model(checkpoint, flip_tta)
+    model = inference_model(checkpoint, flip_tta, logit_shift)
     embedding_size = int(model.outputs[1].shape[-1])
     tflite = convert_int8(model, representative)
     sidecar = replace(
@@ -113,8 +118,15 @@ def export(
     return sidecar
 
 
-def float_accuracy(checkpoint: Path, images: np.ndarray, labels: np.ndarray, flip_tta: bool) -> float:
-    """Accuracy of the float model, to show what int8 quantisation costs."""
-    model = inference_model(checkpoint, flip_tta)
-    probabilities = model.predict(images[..., None].astype(np.float32), batch_size=256, verbose=0)[0]
-    return float((probabilities.argmax(1) == labels).mean())
+def pass_probabilities(checkpoint: Path, images: np.ndarray, flip_tta: bool) -> list[np.ndarray]:
+    """The float model's (N, C) probabilities per pass: the face, and its mirror image with ``flip_tta``.
+
+    What quantisation costs and what a logit shift would do are both read
+    from these (``edgemood.training.balance.adjusted`` averages the passes).
+    """
+    model = inference_model(checkpoint, flip_tta=False)
+    x = images[..., None].astype(np.float32)
+    passes = [model.predict(x, batch_size=256, verbose=0)[0]]
+    if flip_tta:
+        passes.append(model.predict(x[:, :, ::-1], batch_size=256, verbose=0)[0])
+    return passes

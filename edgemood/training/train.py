@@ -12,7 +12,7 @@ import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ import numpy as np
 from edgemood.inference.sidecar import CropGeometry
 from edgemood.training.augment import AugmentSettings, augment
 from edgemood.training.data import load_split
+from edgemood.training.distill import mix_targets, teacher_probabilities
 
 #: Crop framing measured with the Haar detector on FERPlus train (median
 #: box width 1.02 of the image, centred): see models/MODEL_CARD.md.
@@ -45,6 +46,21 @@ class Recipe:
     limit_per_class: int | None = None
     #: Set by ``--resume --anneal-epochs K``: (epoch resumed from, K).
     anneal: tuple[int, int] | None = None
+    #: A ``.tflite`` teacher whose probabilities are mixed into the targets (distillation).
+    teacher: str | None = None
+    teacher_weight: float = 0.5
+    #: ``AugmentSettings`` fields; the defaults unless a run says otherwise.
+    augment: dict = field(default_factory=lambda: asdict(AugmentSettings()))
+
+    @classmethod
+    def from_json(cls, stored: dict) -> Recipe:
+        """A run's stored recipe; runs from before a field existed get its default."""
+        anneal = tuple(stored["anneal"]) if stored.get("anneal") else None
+        return cls(**{**stored, "anneal": anneal})
+
+    def augment_settings(self) -> AugmentSettings:
+        """The stored ``augment`` fields as settings (JSON turns tuples into lists)."""
+        return AugmentSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in self.augment.items()})
 
 
 def _accuracy(model, images: np.ndarray, labels: np.ndarray) -> dict[str, float]:
@@ -65,26 +81,54 @@ def _optimizer(keras, peak_lr: float, weight_decay: float, warmup_steps: int, de
     return keras.optimizers.AdamW(schedule, weight_decay=weight_decay)
 
 
-def train(recipe: Recipe, out: Path, resume: bool = False, verbose: int = 1, anneal_epochs: int | None = None) -> dict:
+def _targets(recipe: Recipe, out: Path, images: np.ndarray, votes: np.ndarray) -> np.ndarray:
+    """The vote distributions, mixed with the teacher's if the recipe has one.
+
+    The teacher runs once per run folder; its outputs are kept in
+    ``teacher.npy`` so a resumed run trains on the same targets.
+    """
+    if not recipe.teacher:
+        return votes
+    cached = out / "teacher.npy"
+    if cached.exists():
+        teacher = np.load(cached)
+    else:
+        started = time.monotonic()
+        teacher = teacher_probabilities(Path(recipe.teacher), images)
+        np.save(cached, teacher)
+        print(f"teacher {recipe.teacher}: {len(images)} images in {time.monotonic() - started:.0f} s", flush=True)
+    return mix_targets(votes, teacher, recipe.teacher_weight)
+
+
+def train(
+    recipe: Recipe, out: Path, resume: bool = False, verbose: int = 1, anneal_epochs: int | None = None,
+    threads: int | None = None,
+) -> dict:
     """Train, keeping ``best.keras`` (by validation accuracy) and ``last.keras`` in ``out``.
 
     ``anneal_epochs`` (with ``resume``) ends a run early but properly: the
     learning rate restarts from where the schedule stood and decays to zero
     over that many more epochs, instead of following the original schedule.
+    ``threads`` caps TensorFlow's threads, so two seeds can share two cores.
     """
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     import keras
+    import tensorflow as tf
+
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
 
     from edgemood.training.net import build_model
 
     out.mkdir(parents=True, exist_ok=True)
     resume = resume and (out / "last.keras").exists()
     if resume:  # the run's own recipe, not the command line's defaults
-        stored = json.loads((out / "recipe.json").read_text())
-        recipe = Recipe(**{**stored, "anneal": tuple(stored["anneal"]) if stored.get("anneal") else None})
+        recipe = Recipe.from_json(json.loads((out / "recipe.json").read_text()))
     keras.utils.set_random_seed(recipe.seed)
     train_set = load_split(Path(recipe.data), recipe.train_split, recipe.size, recipe.limit_per_class)
     val_set = load_split(Path(recipe.data), recipe.val_split, recipe.size, recipe.limit_per_class)
+    targets = _targets(recipe, out, train_set.images, train_set.targets)
     steps = -(-len(train_set.images) // recipe.batch)
     log_path = out / "log.jsonl"
     start_epoch, best = 0, -1.0
@@ -119,18 +163,18 @@ def train(recipe: Recipe, out: Path, resume: bool = False, verbose: int = 1, ann
         )
         (out / "recipe.json").write_text(json.dumps(asdict(recipe), indent=2) + "\n")
         log_path.write_text("")
-    geometry = MEASURED_GEOMETRY
+    geometry, settings = MEASURED_GEOMETRY, recipe.augment_settings()
     rng = np.random.default_rng(recipe.seed + start_epoch)
     with ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(augment, train_set.images, rng, geometry, AugmentSettings())
+        pending = pool.submit(augment, train_set.images, rng, geometry, settings)
         for epoch in range(start_epoch, recipe.epochs):
             started = time.monotonic()
             crops = pending.result()
             if epoch + 1 < recipe.epochs:
-                pending = pool.submit(augment, train_set.images, rng, geometry, AugmentSettings())
+                pending = pool.submit(augment, train_set.images, rng, geometry, settings)
             fit = model.fit(
                 crops[..., None].astype("float32"),
-                train_set.targets,
+                targets,
                 batch_size=recipe.batch,
                 initial_epoch=epoch,
                 epochs=epoch + 1,

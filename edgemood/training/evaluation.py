@@ -94,7 +94,8 @@ class Report:
         return "\n".join(lines)
 
 
-def _detector_frame(image: np.ndarray) -> np.ndarray:
+def detector_frame(image: np.ndarray) -> np.ndarray:
+    """A training-size face crop as a camera frame: a replicated border, then 3x upscaling."""
     pad = int(image.shape[0] * DETECTOR_PAD)
     framed = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
     return cv2.resize(framed, None, fx=DETECTOR_UPSCALE, fy=DETECTOR_UPSCALE, interpolation=cv2.INTER_CUBIC)
@@ -120,7 +121,7 @@ def evaluate(
             probabilities = model.predict(image).probabilities
         else:
             analyzer.detector.reset()
-            faces = analyzer.analyze(_detector_frame(image)).faces
+            faces = analyzer.analyze(detector_frame(image)).faces
             if not faces:
                 continue
             detected += 1

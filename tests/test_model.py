@@ -160,3 +160,35 @@ def test_train_export_round_trip(tmp_path):
     adjustment = model.sidecar.training["logit_adjustment"]
     assert adjustment["tau"] == 1 and len(adjustment["log_prior"]) == len(CLASSES) and len(adjustment["curve"]) == 21
     assert model.predict(np.zeros((48, 48), np.uint8)).probabilities.sum() == pytest.approx(1, abs=1e-3)
+
+
+@pytest.mark.train
+def test_shifting_the_int8_logits_moves_faces_to_the_favoured_class(tmp_path):
+    pytest.importorskip("tensorflow")
+    from edgemood.training.export import shift_int8_logits
+
+    faces = np.random.default_rng(0).integers(0, 255, (6, 48, 48), dtype=np.uint8)
+    shipped = MoodModel()
+    for favoured, size in (("contempt", 30.0), (None, 0.0)):
+        shift = np.zeros(len(CLASSES))
+        if favoured:
+            shift[CLASSES.index(favoured)] = size
+        out = tmp_path / f"{favoured}.tflite"
+        out.write_bytes(shift_int8_logits(DEFAULT_MODEL.read_bytes(), shift))
+        shutil.copy(sidecar_path(DEFAULT_MODEL), sidecar_path(out))
+        shifted = MoodModel(out)
+        for face in faces:
+            got = shifted.predict(face).probabilities
+            if favoured:
+                assert CLASSES[int(np.argmax(got))] == favoured
+            else:
+                assert np.array_equal(got, shipped.predict(face).probabilities)
+
+
+def test_an_adjusted_model_is_not_adjusted_twice(tmp_path, capsys):
+    from edgemood.cli import main
+
+    assert MoodModel().sidecar.training["logit_adjustment"]["tau"] > 0  # the shipped file is adjusted
+    assert main(["export", str(DEFAULT_MODEL), "--data", str(tmp_path), "--out", str(tmp_path / "x.tflite")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "already logit-adjusted" in err

@@ -78,6 +78,38 @@ def _quantize(converter: Any, representative: np.ndarray) -> bytes:
     return converter.convert()
 
 
+def shift_int8_logits(tflite: bytes, shift: np.ndarray) -> bytes:
+    """Add ``shift`` to the logits of an exported int8 model, in the bias of each 8-wide fully connected layer.
+
+    For a file whose float checkpoint is gone (a model already shipped):
+    the int32 bias has a scale per output channel, so adding
+    ``round(shift / scale)`` is the float adjustment to within one part in
+    tens of thousands. With the flip average inside the model, both passes'
+    last layers are shifted.
+    """
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(tflite))
+    shifted = 0
+    for graph in model.subgraphs:
+        for op in graph.operators:
+            code = model.operatorCodes[op.opcodeIndex]
+            if max(code.builtinCode, code.deprecatedBuiltinCode) != schema.BuiltinOperator.FULLY_CONNECTED:
+                continue
+            bias = graph.tensors[op.inputs[2]]
+            if list(bias.shape) != [len(shift)]:
+                continue
+            buffer = model.buffers[bias.buffer]
+            values = np.frombuffer(bytes(buffer.data), np.int32).astype(np.int64)
+            steps = np.round(np.asarray(shift, np.float64) / np.asarray(bias.quantization.scale, np.float64))
+            buffer.data = np.clip(values + steps, -(2**31), 2**31 - 1).astype(np.int32).tobytes()
+            shifted += 1
+    if not shifted:
+        raise RuntimeError(f"no fully connected layer with {len(shift)} outputs to shift")
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
 def output_indices(tflite: bytes, embedding_size: int) -> dict[str, int]:
     """Which output tensor is which, told apart by their widths."""
     from edgemood.inference.interpreter import find_runtime

@@ -1,6 +1,6 @@
 """Post-hoc logit adjustment: trade a little accuracy for the rare moods.
 
-A network trained on FERPlus learns its class frequencies (neutral is 36
+A network trained on FERPlus learns its class frequencies (neutral is 73
 times as common as contempt) and, when unsure, answers with the common
 class. Subtracting ``tau * log(prior)`` from the logits (Menon et al., 2021,
 "Long-tail learning via logit adjustment") moves the decision boundaries

@@ -125,7 +125,7 @@ def _rebalance(args: argparse.Namespace) -> int:
     from edgemood.training.export import shift_int8_logits
 
     source = MoodModel(args.checkpoint)
-    if source.sidecar.training.get("logit_adjustment"):
+    if (source.sidecar.training.get("logit_adjustment") or {}).get("tau"):
         raise UsageError(f"{args.checkpoint} is already logit-adjusted; start from the file before")
     train_set = load_split(args.data, "train", source.input_size)
     val_set = load_split(args.data, "publictest", source.input_size)

@@ -145,7 +145,7 @@ def test_train_export_round_trip(tmp_path):
     run = tmp_path / "run"
     teacher = str(DEFAULT_MODEL)
     assert main(["train", "--data", str(tmp_path / "data"), "--out", str(run), "--epochs", "1", "--batch", "16", "--width", "8",
-                 "--teacher", teacher, "--teacher-weight", "0.3", "--threads", "1"]) == 0
+                 "--teacher", teacher, "--teacher-weight", "0.3", "--threads", "1", "--augment", "camera"]) == 0
     assert np.load(run / "teacher.npy").shape == (48, len(CLASSES))
     # a resumed run keeps its recipe (teacher, augmentation) and goes on from the last epoch
     assert main(["train", "--data", str(tmp_path / "data"), "--out", str(run), "--resume", "--anneal-epochs", "1"]) == 0

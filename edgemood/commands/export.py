@@ -52,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
         from edgemood.training.train import MEASURED_GEOMETRY
     except ImportError as exc:
         raise EdgemoodError(f"export needs the [train] extra: pip install 'edgemood[train]' ({exc})") from None
+    if args.checkpoint.suffix == ".tflite":
+        return _rebalance(args)
     from edgemood.classes import CLASSES
     from edgemood.inference.model import MoodModel
     from edgemood.inference.sidecar import Sidecar, load_sidecar, sidecar_path
@@ -59,8 +61,6 @@ def run(args: argparse.Namespace) -> int:
     from edgemood.training.data import load_split
     from edgemood.training.evaluation import evaluate
 
-    if args.checkpoint.suffix == ".tflite":
-        return _rebalance(args)
     run_dir = args.checkpoint.parent
     recipe = json.loads((run_dir / "recipe.json").read_text()) if (run_dir / "recipe.json").exists() else {}
     if "data" in recipe:  # the dataset's name, not a path on the training machine
@@ -73,17 +73,8 @@ def run(args: argparse.Namespace) -> int:
     flip_tta = not args.no_flip_tta
     passes = pass_probabilities(args.checkpoint, val_set.images, flip_tta)
     prior = balance.log_prior(train_set.labels, len(CLASSES))
-    points = balance.curve(passes, val_set.labels, prior)
-    if args.tau is None:
-        chosen = balance.choose(points, args.max_accuracy_cost)
-    else:
-        chosen = balance.curve(passes, val_set.labels, prior, taus=(args.tau,))[0]
-    adjustment = {
-        "tau": chosen.tau,
-        "log_prior": [round(float(v), 5) for v in prior],
-        "max_accuracy_cost": None if args.tau is not None else args.max_accuracy_cost,
-        "curve": [[p.tau, round(p.accuracy, 4), round(p.macro_recall, 4)] for p in points],
-    }
+    chosen, points = balance.settle(passes, val_set.labels, prior, args.tau, args.max_accuracy_cost)
+    adjustment = balance.record(chosen, points, prior, None if args.tau is not None else args.max_accuracy_cost)
     training = {"recipe": recipe, "checkpoint": args.checkpoint.name, "logit_adjustment": adjustment}
     draft = Sidecar((), train_set.images.shape[1], MEASURED_GEOMETRY, {}, 0, training=training)
     export(args.checkpoint, args.out, representative, draft, flip_tta=flip_tta, logit_shift=-chosen.tau * prior)
@@ -121,7 +112,7 @@ def _rebalance(args: argparse.Namespace) -> int:
     from edgemood.inference.sidecar import sidecar_path
     from edgemood.training import balance
     from edgemood.training.data import load_split
-    from edgemood.training.evaluation import evaluate
+    from edgemood.training.evaluation import evaluate, probabilities
     from edgemood.training.export import shift_int8_logits
 
     source = MoodModel(args.checkpoint)
@@ -129,13 +120,9 @@ def _rebalance(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.checkpoint} is already logit-adjusted; start from the file before")
     train_set = load_split(args.data, "train", source.input_size)
     val_set = load_split(args.data, "publictest", source.input_size)
-    probabilities = [np.stack([source.predict(image).probabilities for image in val_set.images])]
     prior = balance.log_prior(train_set.labels, len(CLASSES))
-    points = balance.curve(probabilities, val_set.labels, prior)
-    chosen = (
-        balance.choose(points, args.max_accuracy_cost)
-        if args.tau is None
-        else balance.curve(probabilities, val_set.labels, prior, (args.tau,))[0]
+    chosen, points = balance.settle(
+        [probabilities(source, val_set.images)], val_set.labels, prior, args.tau, args.max_accuracy_cost
     )
     try:
         tflite = shift_int8_logits(args.checkpoint.read_bytes(), -chosen.tau * prior)
@@ -147,10 +134,7 @@ def _rebalance(args: argparse.Namespace) -> int:
     sidecar_path(args.out).write_text(sidecar.to_json())
     report = evaluate(MoodModel(args.out), val_set.images, val_set.labels)
     adjustment = {
-        "tau": chosen.tau,
-        "log_prior": [round(float(v), 5) for v in prior],
-        "max_accuracy_cost": None if args.tau is not None else args.max_accuracy_cost,
-        "curve": [[p.tau, round(p.accuracy, 4), round(p.macro_recall, 4)] for p in points],
+        **balance.record(chosen, points, prior, None if args.tau is not None else args.max_accuracy_cost),
         "applied_to": "the exported int8 file (its float checkpoint was not kept)",
     }
     metrics = {

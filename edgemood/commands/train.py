@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 from pathlib import Path
 
 from edgemood.errors import EdgemoodError, UsageError
@@ -26,6 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="distil: mix this model's probabilities into the targets (the shipped model, or a bigger one)",
     )
     parser.add_argument("--teacher-weight", type=float, default=0.5, help="share of the teacher in the targets, 0..1")
+    parser.add_argument(
+        "--augment", choices=("detector", "camera"), default="detector",
+        help="detector: the shipped model's jitter (default); camera: v2's, with light, blur, noise, glasses and a covered mouth",
+    )
     parser.add_argument("--threads", type=int, default=None, help="TensorFlow threads (1 runs two seeds side by side on two cores)")
     parser.add_argument("--resume", action="store_true", help="continue from <out>/last.keras with the run's stored recipe")
     parser.add_argument(
@@ -47,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     if args.anneal_epochs is not None and (not args.resume or args.anneal_epochs < 1):
         raise UsageError("--anneal-epochs needs --resume and a value of at least 1")
     try:
+        from edgemood.training.augment import PRESETS
         from edgemood.training.train import Recipe, train
     except ImportError as exc:
         raise EdgemoodError(f"training needs the [train] extra: pip install 'edgemood[train]' ({exc})") from None
@@ -54,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         data=str(args.data), epochs=args.epochs, batch=args.batch, lr=args.lr, width=args.width,
         seed=args.seed, limit_per_class=args.limit_per_class,
         teacher=str(args.teacher) if args.teacher else None, teacher_weight=args.teacher_weight,
+        augment=asdict(PRESETS[args.augment]),
     )
     try:
         result = train(recipe, args.out, resume=args.resume, anneal_epochs=args.anneal_epochs, threads=args.threads)

@@ -69,3 +69,22 @@ def choose(points: list[Point], max_accuracy_cost: float) -> Point:
     plain = points[0]
     allowed = [p for p in points if p.accuracy >= plain.accuracy - max_accuracy_cost]
     return max(allowed, key=lambda p: (round(p.macro_recall, 6), p.accuracy))
+
+
+def settle(
+    pass_probabilities: list[np.ndarray], labels: np.ndarray, prior: np.ndarray, tau: float | None, max_accuracy_cost: float
+) -> tuple[Point, list[Point]]:
+    """The adjustment to apply (``tau`` if given, else ``choose``'s) and the whole curve, for the record."""
+    points = curve(pass_probabilities, labels, prior)
+    chosen = choose(points, max_accuracy_cost) if tau is None else curve(pass_probabilities, labels, prior, (tau,))[0]
+    return chosen, points
+
+
+def record(chosen: Point, points: list[Point], prior: np.ndarray, max_accuracy_cost: float | None) -> dict:
+    """The sidecar's ``training.logit_adjustment``: what was applied, why, and the trade at every tau."""
+    return {
+        "tau": chosen.tau,
+        "log_prior": [round(float(v), 5) for v in prior],
+        "max_accuracy_cost": max_accuracy_cost,
+        "curve": [[p.tau, round(p.accuracy, 4), round(p.macro_recall, 4)] for p in points],
+    }

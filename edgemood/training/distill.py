@@ -1,7 +1,7 @@
 """Soft targets from a teacher model, for distillation.
 
 The teacher is any ``.tflite`` mood model with a sidecar (the shipped file
-included): it is run once over the training images as they are, through the
+included): `edgemood train` runs it once over the training images as they are, through the
 runtime the daemon uses, and its probabilities are mixed with the crowd's
 vote distributions. The teacher's view of an image carries what the votes
 cannot (how much a neutral face leans sad), at no cost per epoch.
@@ -9,17 +9,7 @@ cannot (how much a neutral face leans sad), at no cost per epoch.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-
-from edgemood.inference.model import MoodModel
-
-
-def teacher_probabilities(model_path: Path, images: np.ndarray) -> np.ndarray:
-    """The teacher's (N, classes) probabilities for (N, S, S) uint8 images."""
-    model = MoodModel(Path(model_path))
-    return np.stack([model.predict(image).probabilities for image in images]).astype(np.float32)
 
 
 def mix_targets(votes: np.ndarray, teacher: np.ndarray, teacher_weight: float) -> np.ndarray:

@@ -101,6 +101,11 @@ def detector_frame(image: np.ndarray) -> np.ndarray:
     return cv2.resize(framed, None, fx=DETECTOR_UPSCALE, fy=DETECTOR_UPSCALE, interpolation=cv2.INTER_CUBIC)
 
 
+def probabilities(model: MoodModel, images: np.ndarray) -> np.ndarray:
+    """The model's (N, classes) probabilities for (N, S, S) uint8 crops as they are."""
+    return np.stack([model.predict(image).probabilities for image in images]).astype(np.float32)
+
+
 def evaluate(
     model: MoodModel,
     images: np.ndarray,

@@ -17,10 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
+from edgemood.inference.model import MoodModel
 from edgemood.inference.sidecar import CropGeometry
 from edgemood.training.augment import AugmentSettings, augment
 from edgemood.training.data import load_split
-from edgemood.training.distill import mix_targets, teacher_probabilities
+from edgemood.training.distill import mix_targets
+from edgemood.training.evaluation import probabilities
 
 #: Crop framing measured with the Haar detector on FERPlus train (median
 #: box width 1.02 of the image, centred): see models/MODEL_CARD.md.
@@ -94,7 +96,7 @@ def _targets(recipe: Recipe, out: Path, images: np.ndarray, votes: np.ndarray) -
         teacher = np.load(cached)
     else:
         started = time.monotonic()
-        teacher = teacher_probabilities(Path(recipe.teacher), images)
+        teacher = probabilities(MoodModel(Path(recipe.teacher)), images)
         np.save(cached, teacher)
         print(f"teacher {recipe.teacher}: {len(images)} images in {time.monotonic() - started:.0f} s", flush=True)
     return mix_targets(votes, teacher, recipe.teacher_weight)

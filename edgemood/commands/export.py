@@ -47,13 +47,13 @@ def run(args: argparse.Namespace) -> int:
     """Export, then measure float and int8 accuracy on the validation split into the sidecar."""
     if not args.checkpoint.is_file():
         raise UsageError(f"checkpoint {args.checkpoint} does not exist")
+    if args.checkpoint.suffix == ".tflite":  # checked first: it needs TensorFlow only to write the file
+        return _rebalance(args)
     try:
         from edgemood.training.export import export, pass_probabilities
         from edgemood.training.train import MEASURED_GEOMETRY
     except ImportError as exc:
         raise EdgemoodError(f"export needs the [train] extra: pip install 'edgemood[train]' ({exc})") from None
-    if args.checkpoint.suffix == ".tflite":
-        return _rebalance(args)
     from edgemood.classes import CLASSES
     from edgemood.inference.model import MoodModel
     from edgemood.inference.sidecar import Sidecar, load_sidecar, sidecar_path
@@ -113,7 +113,6 @@ def _rebalance(args: argparse.Namespace) -> int:
     from edgemood.training import balance
     from edgemood.training.data import load_split
     from edgemood.training.evaluation import evaluate, probabilities
-    from edgemood.training.export import shift_int8_logits
 
     source = MoodModel(args.checkpoint)
     if (source.sidecar.training.get("logit_adjustment") or {}).get("tau"):
@@ -125,6 +124,8 @@ def _rebalance(args: argparse.Namespace) -> int:
         [probabilities(source, val_set.images)], val_set.labels, prior, args.tau, args.max_accuracy_cost
     )
     try:
+        from edgemood.training.export import shift_int8_logits
+
         tflite = shift_int8_logits(args.checkpoint.read_bytes(), -chosen.tau * prior)
     except ImportError as exc:
         raise EdgemoodError(f"export needs the [train] extra: pip install 'edgemood[train]' ({exc})") from None
